@@ -414,7 +414,8 @@ class Curated(NamedTuple):
 
 
 # The four demo scenarios hold by construction: the "recent" hires, the US engineers with bands
-# above 120000 USD, the two Parental Leave entries and John Doe's five reports.
+# above 120000 USD, the three Parental Leave entries (one above the minimum of two, so the
+# scenario survives one of them returning to work) and John Doe's five reports.
 CURATED = (
     Curated('John Doe', 'VP of Engineering', 'US', 'head'),
     Curated('Priya Raman', 'Engineering Manager', 'US', 'lead', 'John Doe'),
@@ -472,7 +473,8 @@ CURATED = (
     Curated('Laura Fischer', 'Controller', 'DE', 'lead', 'Robert Chen'),
     Curated('David Levi', 'Senior Financial Analyst', 'US', 'staff', 'Robert Chen'),
     Curated('Maria Gonzalez', 'Financial Analyst', 'US', 'staff', 'Laura Fischer'),
-    Curated('Hiroshi Sato', 'Accountant', 'US', 'staff', 'Laura Fischer'),
+    Curated('Hiroshi Sato', 'Accountant', 'US', 'staff', 'Laura Fischer',
+            leave='Parental Leave'),
     Curated('Ananya Iyer', 'Financial Analyst', 'IN', 'staff', 'Robert Chen'),
     Curated('Thomas Wright', 'Accountant', 'GB', 'staff', 'Laura Fischer', terminated=True),
     Curated('Chinonso Obi', 'Accounts Payable Specialist', 'US', 'staff', 'Laura Fischer'),
