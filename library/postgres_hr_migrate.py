@@ -199,16 +199,15 @@ diff:
   sample: {"before": "", "after": "-- version 3 \"add_manager_index\"\nCREATE INDEX ...\n"}
 '''
 
-# Ansible's module layout puts the documentation blocks above the imports, hence the E402 noqa.
-import hashlib  # noqa: E402
-import re  # noqa: E402
-import struct  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
+import hashlib
+import re
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible.module_utils.postgres_hr_db import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.postgres_hr_db import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
     ConnectError,

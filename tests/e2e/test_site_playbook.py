@@ -68,11 +68,15 @@ class SiteRun:
              '--vault-id', 'e2e@%s' % self.vault_pass, *extra],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
-    def connect(self, user: str = 'postgres', password: str | None = None,
-                dbname: str = 'hr_db'):
-        if password is None:
-            return psycopg2.connect(dbname=dbname, user=user, host='/var/run/postgresql',
-                                    port=self.port)
+    def superuser_sql(self, query: str, dbname: str = 'hr_db') -> list[tuple[str, ...]]:
+        """Rows of a query run as the postgres superuser, which logs in by peer only."""
+        out = subprocess.run(
+            ['runuser', '-u', 'postgres', '--', 'psql', '-X', '-q', '-A', '-t', '-F', '\t',
+             '-v', 'ON_ERROR_STOP=1', '-p', str(self.port), '-d', dbname, '-c', query],
+            check=True, capture_output=True, text=True).stdout
+        return [tuple(line.split('\t')) for line in out.splitlines() if line]
+
+    def connect(self, user: str, password: str, dbname: str = 'hr_db'):
         return psycopg2.connect(dbname=dbname, user=user, password=password,
                                 host='127.0.0.1', port=self.port)
 
@@ -127,26 +131,25 @@ def test_check_mode_on_a_converged_host_reports_no_change(site):
 
 
 def test_schema_has_thirteen_columns_four_indexes_and_two_migrations(site):
-    with site.connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = 'employees' ORDER BY ordinal_position")
-        assert [row[0] for row in cur.fetchall()] == [
-            'employee_id', 'first_name', 'last_name', 'department', 'role',
-            'employment_status', 'hire_date', 'leave_type', 'salary_local', 'salary_usd',
-            'manager_name', 'created_at', 'updated_at']
-        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'employees'")
-        assert {row[0] for row in cur.fetchall()} >= {
-            'idx_department', 'idx_hire_date', 'idx_employment_status', 'idx_manager_name'}
-        cur.execute('SELECT version, name, checksum FROM postgres_hr_schema_history '
-                    'ORDER BY version')
-        history = cur.fetchall()
-        assert [row[:2] for row in history] == [
-            (1, 'create_employees'), (2, 'updated_at_trigger')]
-        assert all(re.fullmatch('[0-9a-f]{64}', row[2]) for row in history)
-        cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'hr_db'")
-        assert cur.fetchone()[0] == 'hr_owner'
-        cur.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'employees'")
-        assert cur.fetchone()[0] == 'hr_owner'
+    columns = site.superuser_sql("SELECT column_name FROM information_schema.columns "
+                                 "WHERE table_name = 'employees' ORDER BY ordinal_position")
+    assert [row[0] for row in columns] == [
+        'employee_id', 'first_name', 'last_name', 'department', 'role', 'employment_status',
+        'hire_date', 'leave_type', 'salary_local', 'salary_usd', 'manager_name', 'created_at',
+        'updated_at']
+    indexes = site.superuser_sql("SELECT indexname FROM pg_indexes "
+                                 "WHERE tablename = 'employees'")
+    assert {row[0] for row in indexes} >= {
+        'idx_department', 'idx_hire_date', 'idx_employment_status', 'idx_manager_name'}
+    history = site.superuser_sql('SELECT version, name, checksum '
+                                 'FROM postgres_hr_schema_history ORDER BY version')
+    assert [row[:2] for row in history] == [('1', 'create_employees'),
+                                            ('2', 'updated_at_trigger')]
+    assert all(re.fullmatch('[0-9a-f]{64}', row[2]) for row in history)
+    owners = site.superuser_sql(
+        "SELECT pg_get_userbyid(datdba), (SELECT tableowner FROM pg_tables "
+        "WHERE tablename = 'employees') FROM pg_database WHERE datname = 'hr_db'")
+    assert owners == [('hr_owner', 'hr_owner')]
 
 
 def test_readonly_role_reads_but_cannot_write(site):
@@ -200,6 +203,4 @@ def test_failing_step_names_itself_and_keeps_earlier_steps(site):
     assert result.returncode != 0
     assert 'everyone_twice' in result.stdout and '1000000' in result.stdout
     assert 'postgres_hr stopped at task' in result.stdout
-    with site.connect() as conn, conn.cursor() as cur:
-        cur.execute('SELECT count(*) FROM employees')
-        assert cur.fetchone()[0] >= 52
+    assert int(site.superuser_sql('SELECT count(*) FROM employees')[0][0]) >= 52

@@ -106,8 +106,8 @@ def ensure(pg_cluster: ThrowawayCluster, database: str, role: str):
 READ_ONLY_SETTINGS = {'statement_timeout': '30s', 'default_transaction_read_only': 'on'}
 
 
-def test_created_role_logs_in_with_its_password_and_not_another(pg_cluster, database, role,
-                                                               ensure):
+def test_created_role_logs_in_with_its_password_and_not_another(
+        pg_cluster, database, role, ensure):
     password = new_password()
     result = ensure(password=password, settings=READ_ONLY_SETTINGS)
 
