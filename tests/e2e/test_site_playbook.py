@@ -204,3 +204,12 @@ def test_failing_step_names_itself_and_keeps_earlier_steps(site):
     assert 'everyone_twice' in result.stdout and '1000000' in result.stdout
     assert 'postgres_hr stopped at task' in result.stdout
     assert int(site.superuser_sql('SELECT count(*) FROM employees')[0][0]) >= 52
+
+
+def test_check_mode_on_a_host_without_the_cluster_changes_nothing(site):
+    result = site.playbook('--check', '-e', 'postgres_hr_cluster_name=hr_e2e_check',
+                           '-e', 'postgres_hr_port=%d' % free_port())
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert 'Check mode: cluster' in result.stdout and 'would be created' in result.stdout
+    assert 'hr_e2e_check' not in subprocess.run(['pg_lsclusters'], capture_output=True,
+                                                text=True).stdout
