@@ -40,7 +40,7 @@ host-packages:
 lint: $(BIN)/.installed
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	$(BIN)/flake8 library module_utils tests molecule
+	$(BIN)/flake8 library module_utils doc_fragments tests molecule
 
 unit: $(BIN)/.installed host-packages
 	$(BIN)/pytest -q tests/modules

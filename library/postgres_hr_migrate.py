@@ -78,42 +78,6 @@ options:
       - Check mode does not take the lock, so it never waits.
     type: int
     default: 60
-  db:
-    description: Name of the database to migrate.
-    type: str
-    required: true
-  login_host:
-    description: Host name or address of the server; empty means O(login_unix_socket).
-    type: str
-    default: ''
-  login_port:
-    description: Port of the server.
-    type: int
-    default: 5432
-  login_user:
-    description: Role to log in as; it needs the right to create the migrated objects.
-    type: str
-    default: postgres
-  login_password:
-    description: Password of O(login_user); empty for peer or trust authentication.
-    type: str
-    default: ''
-  login_unix_socket:
-    description: Directory of the server's Unix socket; empty means libpq's default.
-    type: str
-    default: ''
-  connect_retries:
-    description: Connection attempts before giving up; only connection failures are retried.
-    type: int
-    default: 5
-  connect_retry_delay:
-    description: Seconds between connection attempts.
-    type: float
-    default: 2.0
-  connect_timeout:
-    description: Seconds one connection attempt may take.
-    type: int
-    default: 5
 attributes:
   check_mode:
     description: Whether a check-mode run reports what it would change without changing it.
@@ -123,14 +87,14 @@ attributes:
     description: Whether a diff-mode run returns what it changed, or in check mode would change.
     support: full
     details: The diff shows the SQL of every pending migration, under a header per version.
-requirements:
-  - psycopg2
 notes:
   - Migrations are never rolled back by this module; to undo one, add a new version.
   - Statements that PostgreSQL refuses inside a transaction block (such as
     C(CREATE INDEX CONCURRENTLY) or C(VACUUM)) cannot be used in a migration.
   - Advisory locks are per database, so runs against different databases never wait for
     each other.
+extends_documentation_fragment:
+  - postgres_hr_connection
 author:
   - postgres_hr maintainers
 '''
