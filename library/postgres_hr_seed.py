@@ -15,8 +15,29 @@ description:
     5 hires in the last 6 months (10 to 120 days before the seeding date), at least 3
     Engineering employees earning more than 120000 USD, at least 2 on Parental Leave and at
     least 4 reporting to John Doe, the VP of Engineering.
-  - Rows are generated lazily and streamed to the server with C(COPY), so the row count is not
-    bounded by memory.
+  - Synthetic employees follow fixed shares. Departments are Engineering 35%, Sales 25%,
+    Marketing 15%, Finance 15% and HR 10%. Roles are weighted within each department, so
+    juniors and mid-levels outnumber principals. Salaries fall in a band per role, scaled per
+    country. Statuses are Active 85%, Terminated 10% and On Leave 5%, and a leave type goes with
+    On Leave and nothing else. Hire dates fall on weekdays within two years, more of them
+    recent, as in a growing company.
+  - Synthetic managers are synthetic employees in layers (for example Engineering Manager,
+    Senior Engineering Manager, Director of Engineering). Each layer reports to the one above
+    it, and the top layer reports to the curated head of the department. Every C(manager_name)
+    is an employee of the same department. The layers and spans of control grow with O(rows),
+    so a department head keeps a handful of direct reports at any size.
+  - Rows are generated as C(COPY) text on a second thread while the server loads the previous
+    chunk. They are streamed, never held, so memory stays flat however many rows there are.
+  - A seed of 10000 rows or more into an empty table is loaded like a bulk loader, still in
+    one transaction. The table's secondary indexes are dropped and built again from their
+    saved definitions (C(pg_get_indexdef)) after the rows are in, and the module checks that
+    every definition came back byte for byte. The rows are loaded with C(COPY FREEZE) after a
+    C(TRUNCATE) of the empty table, and the table is analyzed. A failure or a kill anywhere
+    rolls all of it back, indexes included.
+  - Left in place and kept up to date row by row are unique and constraint indexes (the primary
+    key), clustered or replica-identity indexes, indexes in another tablespace or with
+    per-column statistics targets, and indexes something else depends on. When the role does
+    not own the table, all its indexes stay.
   - Every seed is recorded in a ledger table, C(postgres_hr_seed_ledger), in the same schema as
     the employees table. The ledger names the exact range of C(employee_id) values the module
     inserted. Rows outside that range are never changed.
@@ -162,9 +183,17 @@ attributes:
     details:
       - The diff shows the module's ledger entry for the table before and after the run.
 notes:
-  - Department heads have no manager; everyone else reports to a curated employee.
+  - Department heads have no manager; everyone else reports to an employee of their department.
   - The table is locked in SHARE ROW EXCLUSIVE mode while the module works, so readers go on
-    but writers wait; two seeders of the same table run one after the other.
+    but writers wait; two seeders of the same table run one after the other. A seed of 10000
+    rows or more takes ACCESS EXCLUSIVE mode for its index rebuild, so readers wait too.
+  - Rebuilt indexes get new object ids, so their C(pg_stat_user_indexes) counters start again.
+  - Frozen rows break MVCC in one way. A transaction that took its snapshot before the seed
+    committed, and had not yet read the table, sees the new rows, as after any C(COPY FREEZE).
+    A TRUNCATE trigger or a foreign key pointing at the table turns the freeze off.
+  - The same O(random_seed), O(rows) and seeding date give the same rows with the same version
+    of this module. Versions before the bulk loader drew other synthetic rows from the same
+    seed; the curated rows are unchanged, and rows already in a table are never regenerated.
 '''
 
 EXAMPLES = r'''
@@ -207,7 +236,8 @@ msg:
   description: What happened, with the scenario counts.
   returned: always
   type: str
-  sample: "Seeded 52 rows into public.employees. Scenarios: recent_hires 6/5, parental_leave 2/2."
+  sample: "Seeded 52 rows into public.employees in 0.0 s (9500 rows/s), hire dates anchored on
+    2025-03-01 (Engineering 16, ...). Scenarios: recent_hires 6/5, parental_leave 3/2."
 inserted:
   description: Rows inserted (or that would be, in check mode).
   returned: always
@@ -239,10 +269,29 @@ shifted_rows:
   type: int
   sample: 0
 rows_per_second:
-  description: Rate of the streamed insert; 0.0 when nothing was inserted.
+  description:
+    - Rows inserted per second of loading (COPY, index builds and ANALYZE together); 0.0 when
+      nothing was inserted.
   returned: always
   type: float
-  sample: 41250.3
+  sample: 241250.3
+load_seconds:
+  description: Seconds spent loading (COPY, index builds and ANALYZE); 0.0 when nothing was
+    inserted.
+  returned: always
+  type: float
+  sample: 4.145
+deferred_indexes:
+  description: Indexes dropped before the COPY and built again after it; empty for small seeds.
+  returned: always
+  type: list
+  elements: str
+  sample: ["idx_department", "idx_employment_status", "idx_hire_date", "idx_manager_name"]
+frozen:
+  description: Whether the rows were loaded with COPY FREEZE.
+  returned: always
+  type: bool
+  sample: true
 scenarios:
   description: Each scenario with the rows that matched and whether the minimum was met.
   returned: always
@@ -277,12 +326,16 @@ queries:
 '''
 
 import datetime
+import itertools
+import queue
 import random
 import re
+import threading
 import time
+from bisect import bisect_right
 from collections import Counter
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.postgres_hr_db import (
@@ -309,7 +362,19 @@ MAX_ROWS = 10_000_000
 BIGINT_RANGE = (-2 ** 63, 2 ** 63 - 1)
 # Curated recent hires are at most 120 days old at the anchor; 6 months is at least 181 days.
 SAFE_REANCHOR_DAYS = 60
-COPY_CHUNK = 64 * 1024
+# About 1 MiB of COPY text per chunk: large enough that the per-call cost of handing a chunk
+# to libpq vanishes, small enough that a few queued chunks keep memory flat.
+CHUNK_ROWS = 8192
+QUEUE_DEPTH = 4
+# Hire dates are drawn from a table this long: about 30 entries per date of a two-year window,
+# so each date's share is within a few percent of its exact value.
+HIRE_DATE_TABLE = 16384
+# Below this many rows the indexes are kept up to date row by row: rebuilding them would cost
+# more than it saves, and readers would wait on the stronger lock for nothing.
+DEFER_INDEXES_FROM = 10_000
+# Index builds after a large seed sort in memory with this much; the setting is local to the
+# seed's transaction.
+INDEX_BUILD_MEMORY = '256MB'
 
 COPY_COLUMNS = ('first_name', 'last_name', 'department', 'role', 'employment_status',
                 'hire_date', 'leave_type', 'salary_local', 'salary_usd', 'manager_name')
@@ -317,15 +382,21 @@ LEDGER_COLUMNS = ('seed_id', 'table_name', 'seeded_at', 'anchor_date', 'random_s
                   'row_count', 'first_employee_id', 'last_employee_id', 'shifted_days_total',
                   'reanchored_at')
 
-# Days before the anchor a hire may fall, per kind of curated employee. All stay inside two
-# years; "recent" stays 60 days inside a 6-month window so a month of drift cannot break it.
+# Days before the anchor a hire may fall, per kind of employee. All stay inside two years;
+# "recent" stays 60 days inside a 6-month window so a month of drift cannot break it.
+# Synthetic employees on leave or gone were "settled" first; synthetic managers have a tenure.
 HIRE_WINDOWS = {
     'head': (540, 725),
     'lead': (365, 700),
     'staff': (130, 700),
     'recent': (10, 120),
     'synthetic': (1, 729),
+    'settled': (60, 729),
+    'manager': (180, 729),
 }
+# A company whose headcount grows about 25% a year hires more each month than the one before:
+# going back one day, the chance of a hire on that day shrinks by this factor.
+HIRING_DECAY_PER_DAY = 0.9994
 
 # Local currency units per US dollar: one rate per currency, whatever the country.
 USD_RATES = {
@@ -352,55 +423,108 @@ class Role(NamedTuple):
     department: str
     low_usd: int   # yearly pay band in the US
     high_usd: int
-    synthetic: bool  # synthetic employees may hold it (heads and managers are curated only)
+    weight: int = 0  # share among its department's synthetic individual contributors
 
 
+# Individual contributors carry a weight, so juniors and mid-levels outnumber principals.
+# Heads and leads are curated only; the manager ladders below are for synthetic managers.
 ROLES = {
-    'VP of Engineering': Role('Engineering', 220000, 270000, False),
-    'Engineering Manager': Role('Engineering', 165000, 200000, False),
-    'Principal Engineer': Role('Engineering', 190000, 230000, True),
-    'Staff Engineer': Role('Engineering', 165000, 200000, True),
-    'Senior Software Engineer': Role('Engineering', 130000, 165000, True),
-    'Senior Site Reliability Engineer': Role('Engineering', 135000, 170000, True),
-    'Software Engineer': Role('Engineering', 95000, 125000, True),
-    'Junior Software Engineer': Role('Engineering', 75000, 95000, True),
-    'DevOps Engineer': Role('Engineering', 105000, 140000, True),
-    'Data Engineer': Role('Engineering', 110000, 145000, True),
-    'QA Engineer': Role('Engineering', 80000, 105000, True),
-    'Director of Marketing': Role('Marketing', 150000, 185000, False),
-    'Marketing Manager': Role('Marketing', 100000, 130000, False),
-    'Product Marketing Manager': Role('Marketing', 110000, 140000, True),
-    'Content Strategist': Role('Marketing', 65000, 85000, True),
-    'SEO Specialist': Role('Marketing', 60000, 80000, True),
-    'Social Media Manager': Role('Marketing', 60000, 80000, True),
-    'Graphic Designer': Role('Marketing', 60000, 82000, True),
-    'Marketing Analyst': Role('Marketing', 65000, 88000, True),
-    'Marketing Coordinator': Role('Marketing', 50000, 65000, True),
-    'VP of Sales': Role('Sales', 170000, 210000, False),
-    'Sales Manager': Role('Sales', 115000, 145000, False),
-    'Solutions Consultant': Role('Sales', 100000, 130000, True),
-    'Senior Account Executive': Role('Sales', 95000, 125000, True),
-    'Account Executive': Role('Sales', 70000, 100000, True),
-    'Sales Development Representative': Role('Sales', 50000, 65000, True),
-    'Sales Operations Analyst': Role('Sales', 70000, 90000, True),
-    'HR Director': Role('HR', 130000, 160000, False),
-    'HR Business Partner': Role('HR', 85000, 110000, True),
-    'Recruiter': Role('HR', 60000, 80000, True),
-    'Payroll Specialist': Role('HR', 55000, 72000, True),
-    'HR Coordinator': Role('HR', 48000, 60000, True),
-    'Benefits Specialist': Role('HR', 58000, 75000, True),
-    'Learning and Development Specialist': Role('HR', 62000, 80000, True),
-    'Finance Director': Role('Finance', 170000, 210000, False),
-    'Controller': Role('Finance', 130000, 160000, False),
-    'Senior Financial Analyst': Role('Finance', 95000, 120000, True),
-    'Financial Analyst': Role('Finance', 75000, 95000, True),
-    'Accountant': Role('Finance', 65000, 85000, True),
-    'Accounts Payable Specialist': Role('Finance', 50000, 65000, True),
+    'VP of Engineering': Role('Engineering', 220000, 270000),
+    'Engineering Manager': Role('Engineering', 165000, 200000),
+    'Senior Engineering Manager': Role('Engineering', 180000, 215000),
+    'Director of Engineering': Role('Engineering', 200000, 240000),
+    'Senior Director of Engineering': Role('Engineering', 215000, 260000),
+    'Principal Engineer': Role('Engineering', 190000, 230000, 2),
+    'Staff Engineer': Role('Engineering', 165000, 200000, 5),
+    'Senior Software Engineer': Role('Engineering', 130000, 165000, 22),
+    'Senior Site Reliability Engineer': Role('Engineering', 135000, 170000, 6),
+    'Software Engineer': Role('Engineering', 95000, 125000, 30),
+    'Junior Software Engineer': Role('Engineering', 75000, 95000, 10),
+    'DevOps Engineer': Role('Engineering', 105000, 140000, 7),
+    'Data Engineer': Role('Engineering', 110000, 145000, 8),
+    'QA Engineer': Role('Engineering', 80000, 105000, 10),
+    'Director of Marketing': Role('Marketing', 150000, 185000),
+    'Marketing Manager': Role('Marketing', 100000, 130000),
+    'Senior Marketing Manager': Role('Marketing', 115000, 145000),
+    'Associate Director of Marketing': Role('Marketing', 130000, 160000),
+    'Senior Director of Marketing': Role('Marketing', 145000, 175000),
+    'Product Marketing Manager': Role('Marketing', 110000, 140000, 12),
+    'Content Strategist': Role('Marketing', 65000, 85000, 16),
+    'SEO Specialist': Role('Marketing', 60000, 80000, 10),
+    'Social Media Manager': Role('Marketing', 60000, 80000, 12),
+    'Graphic Designer': Role('Marketing', 60000, 82000, 14),
+    'Marketing Analyst': Role('Marketing', 65000, 88000, 16),
+    'Marketing Coordinator': Role('Marketing', 50000, 65000, 20),
+    'VP of Sales': Role('Sales', 170000, 210000),
+    'Sales Manager': Role('Sales', 115000, 145000),
+    'Senior Sales Manager': Role('Sales', 130000, 160000),
+    'Regional Sales Director': Role('Sales', 145000, 180000),
+    'Area Vice President of Sales': Role('Sales', 160000, 200000),
+    'Solutions Consultant': Role('Sales', 100000, 130000, 10),
+    'Senior Account Executive': Role('Sales', 95000, 125000, 18),
+    'Account Executive': Role('Sales', 70000, 100000, 30),
+    'Sales Development Representative': Role('Sales', 50000, 65000, 32),
+    'Sales Operations Analyst': Role('Sales', 70000, 90000, 10),
+    'HR Director': Role('HR', 130000, 160000),
+    'HR Manager': Role('HR', 85000, 110000),
+    'Senior HR Manager': Role('HR', 100000, 125000),
+    'Associate Director of HR': Role('HR', 110000, 135000),
+    'Senior Director of HR': Role('HR', 120000, 150000),
+    'HR Business Partner': Role('HR', 85000, 110000, 15),
+    'Recruiter': Role('HR', 60000, 80000, 35),
+    'Payroll Specialist': Role('HR', 55000, 72000, 12),
+    'HR Coordinator': Role('HR', 48000, 60000, 18),
+    'Benefits Specialist': Role('HR', 58000, 75000, 10),
+    'Learning and Development Specialist': Role('HR', 62000, 80000, 10),
+    'Finance Director': Role('Finance', 170000, 210000),
+    'Controller': Role('Finance', 130000, 160000),
+    'Finance Manager': Role('Finance', 100000, 125000),
+    'Senior Finance Manager': Role('Finance', 115000, 140000),
+    'Associate Director of Finance': Role('Finance', 130000, 155000),
+    'Senior Director of Finance': Role('Finance', 145000, 180000),
+    'Senior Financial Analyst': Role('Finance', 95000, 120000, 15),
+    'Financial Analyst': Role('Finance', 75000, 95000, 30),
+    'Accountant': Role('Finance', 65000, 85000, 30),
+    'Accounts Payable Specialist': Role('Finance', 50000, 65000, 25),
 }
 
+# Titles of synthetic managers from the first layer up; each layer reports to the next, and
+# the top one to the curated head of the department.
+MANAGER_LADDERS = {
+    'Engineering': ('Engineering Manager', 'Senior Engineering Manager',
+                    'Director of Engineering', 'Senior Director of Engineering'),
+    'Marketing': ('Marketing Manager', 'Senior Marketing Manager',
+                  'Associate Director of Marketing', 'Senior Director of Marketing'),
+    'Sales': ('Sales Manager', 'Senior Sales Manager', 'Regional Sales Director',
+              'Area Vice President of Sales'),
+    'HR': ('HR Manager', 'Senior HR Manager', 'Associate Director of HR',
+           'Senior Director of HR'),
+    'Finance': ('Finance Manager', 'Senior Finance Manager', 'Associate Director of Finance',
+                'Senior Director of Finance'),
+}
+# Fewest direct reports a synthetic manager has on average; wider at the top of large seeds.
+MIN_SPAN = 8
+# Each layer's newest managers take the new reports; older teams are full.
+MANAGER_POOL = 8
+
 DEPARTMENT_WEIGHTS = {'Engineering': 35, 'Sales': 25, 'Marketing': 15, 'Finance': 15, 'HR': 10}
-STATUS_WEIGHTS = {'Active': 85, 'Terminated': 10, 'On Leave': 5}
-LEAVE_TYPES = ('Parental Leave', 'Medical Leave', 'Sabbatical', 'Personal Leave')
+
+
+class StatusDraw(NamedTuple):
+    status: str
+    leave: str | None
+    weight: int  # per thousand synthetic employees
+
+
+# Status and leave type are drawn together, so a leave type goes with On Leave and nothing else.
+STATUS_DRAWS = (
+    StatusDraw('Active', None, 850),
+    StatusDraw('Terminated', None, 100),
+    StatusDraw('On Leave', 'Parental Leave', 18),
+    StatusDraw('On Leave', 'Medical Leave', 17),
+    StatusDraw('On Leave', 'Personal Leave', 10),
+    StatusDraw('On Leave', 'Sabbatical', 5),
+)
 
 
 class Curated(NamedTuple):
@@ -482,17 +606,14 @@ CURATED = (
 
 CURATED_NAMES = frozenset(person.name for person in CURATED)
 
-# Synthetic employees report to whoever already manages people in their department.
-SYNTHETIC_MANAGERS = {
+# Whom synthetic staff report to when their department is too small for synthetic managers:
+# the curated people who already manage someone there.
+CURATED_MANAGERS = {
     department: sorted({p.manager for p in CURATED
                         if p.manager and ROLES[p.role].department == department})
     for department in DEPARTMENT_WEIGHTS
 }
-SYNTHETIC_ROLES = {
-    department: sorted(name for name, role in ROLES.items()
-                       if role.department == department and role.synthetic)
-    for department in DEPARTMENT_WEIGHTS
-}
+DEPARTMENT_HEADS = {ROLES[p.role].department: p.name for p in CURATED if p.manager is None}
 
 FIRST_NAMES = (
     'Adaeze', 'Ahmed', 'Akira', 'Alice', 'Amina', 'Andrés', 'Anika', 'Ben', 'Bianca', 'Camila',
@@ -535,22 +656,12 @@ class SeedError(Exception):
         self.details = details
 
 
-# ---------------------------------------------------------------- row generation
+# ---------------------------------------------------------------- curated rows
 
 # Only Random.random() is used, with our own arithmetic on top: its output for a given seed
 # has been stable across Python releases, so a seed gives the same rows on any target host.
 def pick_index(rng: random.Random, count: int) -> int:
     return min(int(rng.random() * count), count - 1)
-
-
-def pick_weighted(rng: random.Random, weights: dict[str, int]) -> str:
-    point = rng.random() * sum(weights.values())
-    for value, weight in weights.items():
-        point -= weight
-        if point < 0:
-            return value
-    # Float rounding can leave the point at exactly zero after the last weight.
-    return list(weights)[-1]
 
 
 def hire_date(rng: random.Random, anchor: datetime.date, window: str) -> datetime.date:
@@ -582,53 +693,12 @@ def curated_row(person: Curated, rng: random.Random, anchor: datetime.date) -> E
                     person.manager)
 
 
-def synthetic_name(rng: random.Random) -> tuple[str, str]:
-    """A generated name that never equals a curated one, so manager names stay unambiguous."""
-    while True:
-        first = FIRST_NAMES[pick_index(rng, len(FIRST_NAMES))]
-        last = LAST_NAMES[pick_index(rng, len(LAST_NAMES))]
-        if '%s %s' % (first, last) not in CURATED_NAMES:
-            return first, last
+def curated_rows(seed: int, anchor: datetime.date) -> list[Employee]:
+    """The curated employees. Their generator is separate from the synthetic one, so the
+    number of synthetic rows never changes them."""
+    rng = random.Random('%d/curated' % seed)
+    return [curated_row(person, rng, anchor) for person in CURATED]
 
-
-def synthetic_row(rng: random.Random, anchor: datetime.date) -> Employee:
-    first, last = synthetic_name(rng)
-    department = pick_weighted(rng, DEPARTMENT_WEIGHTS)
-    roles = SYNTHETIC_ROLES[department]
-    role = roles[pick_index(rng, len(roles))]
-    country = pick_weighted(rng, {code: c.weight for code, c in COUNTRIES.items()})
-    status = pick_weighted(rng, STATUS_WEIGHTS)
-    leave = LEAVE_TYPES[pick_index(rng, len(LEAVE_TYPES))] if status == 'On Leave' else None
-    managers = SYNTHETIC_MANAGERS[department]
-    manager = managers[pick_index(rng, len(managers))]
-    local, usd = salary(rng, role, country)
-    return Employee(first, last, department, role, status, hire_date(rng, anchor, 'synthetic'),
-                    leave, local, usd, manager)
-
-
-def generate_rows(seed: int, total: int, anchor: datetime.date) -> Iterator[Employee]:
-    """Yield the curated employees, then synthetic ones, one at a time.
-
-    Curated and synthetic rows draw from separate generators, so adding synthetic rows never
-    changes the curated ones.
-    """
-    curated_rng = random.Random('%d/curated' % seed)
-    for person in CURATED:
-        yield curated_row(person, curated_rng, anchor)
-    synthetic_rng = random.Random('%d/synthetic' % seed)
-    for _ in range(total - len(CURATED)):
-        yield synthetic_row(synthetic_rng, anchor)
-
-
-def tallied(rows: Iterable[Employee], by_department: Counter,
-            by_status: Counter) -> Iterator[Employee]:
-    for row in rows:
-        by_department[row.department] += 1
-        by_status[row.employment_status] += 1
-        yield row
-
-
-# ---------------------------------------------------------------- COPY stream
 
 def copy_field(value: Any) -> str:
     """One value in COPY's text format."""
@@ -639,31 +709,368 @@ def copy_field(value: Any) -> str:
             .replace('\n', '\\n').replace('\r', '\\r'))
 
 
-def copy_lines(rows: Iterable[tuple], first_id: int | None = None) -> Iterator[str]:
-    """COPY text lines; with first_id, each line starts with a counted employee_id."""
-    for number, row in enumerate(rows):
-        fields = [copy_field(value) for value in row]
-        if first_id is not None:
-            fields.insert(0, str(first_id + number))
-        yield '\t'.join(fields) + '\n'
+def copy_line(row: tuple) -> str:
+    return '\t'.join(copy_field(value) for value in row) + '\n'
 
 
-class CopyStream:
-    """File-like reader over lines, so COPY pulls rows as the server takes them."""
+# ---------------------------------------------------------------- synthetic rows
+#
+# Synthetic rows are written directly as COPY text. Every value a row can take is rendered
+# once, into tables built per run; a row is then a few draws into those tables and one string
+# format. That is about ten times cheaper than building and formatting Python values per row,
+# which was the bottleneck of a large seed.
 
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._lines = lines
-        self._buffer = bytearray()
+def cumulative(weights: Iterable[float]) -> list[float]:
+    """Cumulative shares ending at exactly 1.0: bisect_right with a draw in [0, 1) then picks
+    an index in proportion to its weight and never past the end."""
+    totals = list(itertools.accumulate(weights))
+    return [total / totals[-1] for total in totals]
+
+
+def lookup_table(shares: list[float], size: int) -> list[int]:
+    """Entry i is the index that a draw in [i/size, (i+1)/size) picks from cumulative shares:
+    one multiplication and one list index per draw instead of a binary search."""
+    return [bisect_right(shares, (i + 0.5) / size) for i in range(size)]
+
+
+def hire_date_table(anchor: datetime.date, window: str) -> list[str]:
+    """Weekday hire dates of a window as COPY text, as a lookup table of HIRE_DATE_TABLE
+    entries: each date fills a share of it that grows towards the anchor."""
+    newest, oldest = HIRE_WINDOWS[window]
+    dates, weights = [], []
+    weight = 1.0
+    for days in range(newest, oldest + 1):
+        day = anchor - datetime.timedelta(days=days)
+        if day.weekday() < 5:
+            dates.append(day.isoformat())
+            weights.append(weight)
+        weight *= HIRING_DECAY_PER_DAY
+    return [dates[i] for i in lookup_table(cumulative(weights), HIRE_DATE_TABLE)]
+
+
+class Pay(NamedTuple):
+    """A role's band in one country, in hundreds of local currency units."""
+
+    base: float
+    width: float
+    currency: str
+
+
+def pay_in(role: str, country: Country) -> Pay:
+    band = ROLES[role]
+    scale = country.pay_level * float(USD_RATES[country.currency]) / 100
+    return Pay(band.low_usd * scale, (band.high_usd - band.low_usd) * scale, country.currency)
+
+
+def salary_text(hundreds: int, per_dollar: tuple[int, int]) -> str:
+    """Local pay and its USD value as COPY text; USD is rounded half to even, as Decimal
+    division would, but in integers."""
+    numerator, denominator = per_dollar
+    cents, rest = divmod(hundreds * 10000 * denominator, numerator)
+    if 2 * rest > numerator or (2 * rest == numerator and cents % 2):
+        cents += 1
+    return '%d.00\t%d.%02d' % (hundreds * 100, cents // 100, cents % 100)
+
+
+def management(size: int, ladder: tuple[str, ...]) -> tuple[int, int]:
+    """Layers of synthetic managers and their span of control for `size` synthetic staff.
+
+    A layer is added while it would hold at least one manager at the minimum span. When the
+    ladder's titles run out, the span widens instead, until the top layer (which reports to
+    the curated head) is a handful of people: span ** (layers + 1/2) >= size.
+    """
+    layers = 0
+    while layers < len(ladder) and MIN_SPAN ** (layers + 1) <= size:
+        layers += 1
+    span = MIN_SPAN
+    while layers and span ** (2 * layers + 1) < size * size:
+        span += 1
+    return layers, span
+
+
+class Position(NamedTuple):
+    role: str               # COPY text
+    layer: int              # 0 for individual contributors, else the management layer
+    pay: tuple[Pay, ...]    # per country, in the order of COUNTRIES
+
+
+class Department(NamedTuple):
+    name: str
+    text: str               # the name as COPY text
+    positions: list[Position]
+    shares: list[float]     # cumulative, one per position
+    layers: int
+
+
+def plan_department(name: str, size: int) -> Department:
+    """Who works in a department of `size` synthetic staff: roles by weight, and managers in
+    layers where a share of 1/span of each layer manages the layer below."""
+    layers, span = management(size, MANAGER_LADDERS[name])
+    managed = 1.0 / span if layers else 0.0
+    roles = [(role, r.weight) for role, r in ROLES.items()
+             if r.department == name and r.weight]
+    total = sum(weight for _, weight in roles)
+    entries = [(role, 0, (1 - managed) * weight / total) for role, weight in roles]
+    for layer in range(1, layers + 1):
+        above = 1.0 / span ** (layer + 1) if layer < layers else 0.0
+        entries.append((MANAGER_LADDERS[name][layer - 1], layer, 1.0 / span ** layer - above))
+    positions = [Position(copy_field(role), layer,
+                          tuple(pay_in(role, country) for country in COUNTRIES.values()))
+                 for role, layer, _ in entries]
+    return Department(name, copy_field(name), positions, cumulative(e[2] for e in entries),
+                      layers)
+
+
+class ManagerPool:
+    """The newest few managers of one layer, who take that layer's new reports."""
+
+    def __init__(self, names: list[str] | None = None) -> None:
+        self.names = list(names or [])
+        self.added = 0
+
+    def add(self, name: str) -> None:
+        if len(self.names) < MANAGER_POOL:
+            self.names.append(name)
+        else:
+            self.names[self.added % MANAGER_POOL] = name
+        self.added += 1
+
+
+class Slot(NamedTuple):
+    """One kind of synthetic row: department, position and status, drawn together."""
+
+    number: int
+    department: int
+    status: int
+    layer: int
+    middle: str                 # department, role and status as COPY text
+    leave: str                  # leave type as COPY text
+    hire_dates: list[str]       # lookup table, see hire_date_table
+    # Per country: band base and width, rendered salaries by hundreds, rate as a fraction.
+    pay: tuple[tuple[float, float, dict[int, str], tuple[int, int]], ...]
+    bosses: list[str]           # the pool this slot's employees report to (shared, mutable)
+    adds_to: ManagerPool | None  # where this slot's employees join as managers
+
+
+class SyntheticRows:
+    """Deterministic synthetic employees as COPY text, generated in bounded memory.
+
+    Managers are synthetic employees too: each one joins its layer's pool when its row is
+    written, and only pool members are named as managers, so every manager_name is an employee
+    of the same department. Each department starts with one Active manager per layer, top down,
+    so every pool has someone before the first report is drawn.
+    """
+
+    def __init__(self, seed: int, count: int, anchor: datetime.date) -> None:
+        self.rng = random.Random('%d/synthetic' % seed)
+        self.count = count
+        total = sum(DEPARTMENT_WEIGHTS.values())
+        self.departments = [plan_department(name, count * weight // total)
+                            for name, weight in DEPARTMENT_WEIGHTS.items()]
+        hire_dates = {window: hire_date_table(anchor, window)
+                      for window in ('synthetic', 'settled', 'manager')}
+        # Salaries rendered once per currency and amount: a few thousand distinct amounts per
+        # currency (about 70000 in rupees), however many rows there are.
+        rendered: dict[str, dict[int, str]] = {currency: {} for currency in USD_RATES}
+        self.slots: list[Slot] = []
+        shares: list[float] = []
+        for number, department in enumerate(self.departments):
+            pools = department_pools(department)
+            for position, share in zip(department.positions, spread(department.shares)):
+                for status, draw in enumerate(STATUS_DRAWS):
+                    self.slots.append(make_slot(len(self.slots), number, status, department,
+                                                position, pools, hire_dates, rendered))
+                    shares.append(DEPARTMENT_WEIGHTS[department.name] * share * draw.weight)
+        self.shares = cumulative(shares)
+        # The weights add up to 100, so a table of 100 entries gives the shares exactly.
+        self.countries = lookup_table(
+            cumulative(country.weight for country in COUNTRIES.values()), 100)
+        names = [(first, last) for first in FIRST_NAMES for last in LAST_NAMES
+                 if '%s %s' % (first, last) not in CURATED_NAMES]
+        self.names = ['%s\t%s' % (copy_field(first), copy_field(last)) for first, last in names]
+        self.full_names = [copy_field('%s %s' % name) for name in names]
+        self.counts = [0] * len(self.slots)
+
+    def founders(self) -> list[Slot]:
+        """One Active manager per layer and department, top layer first."""
+        chosen = [slot for slot in self.slots
+                  if slot.layer and STATUS_DRAWS[slot.status].status == 'Active']
+        return sorted(chosen, key=lambda slot: (slot.department, -slot.layer))
+
+    def tallies(self) -> tuple[Counter, Counter]:
+        by_department: Counter = Counter()
+        by_status: Counter = Counter()
+        for slot, count in zip(self.slots, self.counts):
+            if count:
+                by_department[self.departments[slot.department].name] += count
+                by_status[STATUS_DRAWS[slot.status].status] += count
+        return by_department, by_status
+
+    def batches(self, size: int = CHUNK_ROWS) -> Iterator[list[str]]:
+        """The rows as lists of at most `size` COPY lines, founding managers first."""
+        render = self.renderer()
+        founders = self.founders()[:self.count]
+        if founders:
+            yield [render(slot) for slot in founders]
+        random_, slots, shares = self.rng.random, self.slots, self.shares
+        remaining = self.count - len(founders)
+        while remaining > 0:
+            rows = min(size, remaining)
+            remaining -= rows
+            yield [render(slots[bisect_right(shares, random_())]) for _ in range(rows)]
+
+    def renderer(self) -> Callable[[Slot], str]:
+        """The function that draws the rest of a row of a slot and returns its COPY line.
+
+        This is the whole cost of a large seed on the Python side, so it works on local names
+        and plain tuples only: attribute look-ups per row would add half to its time.
+        """
+        random_ = self.rng.random
+        countries, names, full_names = self.countries, self.names, self.full_names
+        counts, name_count = self.counts, len(self.names)
+
+        def render(slot: Slot) -> str:
+            number, _, _, _, middle, leave, dates, pay, bosses, adds_to = slot
+            person = int(random_() * name_count)
+            hired = dates[int(random_() * HIRE_DATE_TABLE)]
+            base, width, rendered, per_dollar = pay[countries[int(random_() * 100)]]
+            hundreds = round(base + random_() * width)
+            salaries = rendered.get(hundreds)
+            if salaries is None:
+                salaries = rendered[hundreds] = salary_text(hundreds, per_dollar)
+            manager = bosses[int(random_() * len(bosses))]
+            if adds_to is not None:
+                adds_to.add(full_names[person])
+            counts[number] += 1
+            return '%s\t%s\t%s\t%s\t%s\t%s\n' % (
+                names[person], middle, hired, leave, salaries, manager)
+        return render
+
+
+def spread(cumulative_shares: list[float]) -> list[float]:
+    """The single shares behind a cumulative list."""
+    return [share - before for share, before
+            in zip(cumulative_shares, [0.0] + cumulative_shares[:-1])]
+
+
+def department_pools(department: Department) -> list[ManagerPool]:
+    """Pool i holds the managers of the department's employees in layer i."""
+    if not department.layers:
+        return [ManagerPool([copy_field(m) for m in CURATED_MANAGERS[department.name]])]
+    return ([ManagerPool() for _ in range(department.layers)]
+            + [ManagerPool([copy_field(DEPARTMENT_HEADS[department.name])])])
+
+
+def make_slot(number: int, department_number: int, status: int, department: Department,
+              position: Position, pools: list[ManagerPool],
+              hire_dates: dict[str, list[str]],
+              rendered: dict[str, dict[int, str]]) -> Slot:
+    draw = STATUS_DRAWS[status]
+    if position.layer:
+        window = 'manager'
+    else:
+        window = 'synthetic' if draw.status == 'Active' else 'settled'
+    # Managers who have left take no reports, so every report has a manager still there.
+    joins = position.layer and draw.status != 'Terminated'
+    return Slot(number, department_number, status, position.layer,
+                '%s\t%s\t%s' % (department.text, position.role, copy_field(draw.status)),
+                copy_field(draw.leave), hire_dates[window],
+                tuple((p.base, p.width, rendered[p.currency],
+                       USD_RATES[p.currency].as_integer_ratio()) for p in position.pay),
+                pools[position.layer].names, pools[position.layer - 1] if joins else None)
+
+
+# ---------------------------------------------------------------- COPY stream
+
+def numbered(lines: list[str], first_id: int) -> list[str]:
+    return ['%d\t%s' % (first_id + offset, line) for offset, line in enumerate(lines)]
+
+
+class SeedRows:
+    """All rows of one seed, as chunks of COPY text, with tallies once they are consumed."""
+
+    def __init__(self, seed: int, total: int, anchor: datetime.date,
+                 first_id: int | None = None) -> None:
+        self.curated = curated_rows(seed, anchor)
+        self.synthetic = SyntheticRows(seed, total - len(self.curated), anchor)
+        self.first_id = first_id
+
+    def chunks(self) -> Iterator[bytes]:
+        next_id = self.first_id
+        batches = itertools.chain([[copy_line(row) for row in self.curated]],
+                                  self.synthetic.batches())
+        for lines in batches:
+            if next_id is not None:
+                lines = numbered(lines, next_id)
+                next_id += len(lines)
+            yield ''.join(lines).encode('utf-8')
+
+    def tallies(self) -> tuple[Counter, Counter]:
+        by_department, by_status = self.synthetic.tallies()
+        departments, statuses = Counter(by_department), Counter(by_status)
+        for row in self.curated:
+            departments[row.department] += 1
+            statuses[row.employment_status] += 1
+        return departments, statuses
+
+
+class ChunkPump:
+    """A file-like source for COPY whose chunks a thread generates ahead of the reader.
+
+    While psycopg2 hands one chunk to the server (it releases the GIL to send), the thread
+    renders the next, so generating rows overlaps the server's parsing and inserting. The
+    bounded queue keeps memory flat. A failure on the thread is raised by read(), which
+    aborts the COPY and so the transaction.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fill, name='copy-rows', daemon=True)
+
+    def __enter__(self) -> 'ChunkPump':
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stopping.set()
+        while self._thread.is_alive():
+            self._drain()
+            self._thread.join(timeout=0.05)
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _put(self, item: bytes | None) -> bool:
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+        except Exception as exc:  # any failure must reach the reader, or COPY would hang
+            self._error = exc
+        self._put(None)
 
     def read(self, size: int = -1) -> bytes:
-        want = COPY_CHUNK if size is None or size < 0 else size
-        while len(self._buffer) < want:
-            line = next(self._lines, None)
-            if line is None:
-                break
-            self._buffer.extend(line.encode('utf-8'))
-        chunk = bytes(self._buffer[:want])
-        del self._buffer[:want]
+        chunk = self._queue.get()
+        if chunk is None:
+            if self._error is not None:
+                raise self._error
+            return b''
         return chunk
 
     def readline(self, size: int = -1) -> bytes:
@@ -763,9 +1170,55 @@ def result(msg: str, changed: bool = False, **values: Any) -> dict[str, Any]:
     """A result with every documented key, so callers can rely on them."""
     base = dict(changed=changed, msg=msg, inserted=0, by_department={}, by_status={},
                 reanchored=False, shifted_days=0, shifted_rows=0, rows_per_second=0.0,
-                scenarios=[], ledger=None)
+                load_seconds=0.0, deferred_indexes=[], frozen=False, scenarios=[], ledger=None)
     base.update(values)
     return base
+
+
+class DeferredIndex(NamedTuple):
+    name: str
+    definition: str         # pg_get_indexdef, replayed as is
+    comment: str | None
+
+
+class Load(NamedTuple):
+    by_department: Counter
+    by_status: Counter
+    seconds: float          # COPY, index builds and ANALYZE
+    deferred: list[str]     # indexes built after the rows were in
+    frozen: bool            # loaded with COPY FREEZE
+
+
+DEFERRABLE_INDEXES_SQL = '''
+SELECT i.relname, pg_get_indexdef(i.oid), obj_description(i.oid, 'pg_class')
+FROM pg_index AS x
+JOIN pg_class AS i ON i.oid = x.indexrelid
+JOIN pg_class AS t ON t.oid = x.indrelid
+WHERE x.indrelid = %s::regclass
+  AND t.relkind = 'r'
+  AND pg_has_role(t.relowner, 'USAGE')
+  AND NOT x.indisunique AND NOT x.indisclustered AND NOT x.indisreplident
+  AND x.indisvalid AND x.indisready
+  AND i.reltablespace = 0
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conindid = i.oid)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                  WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = i.oid)
+  AND NOT EXISTS (SELECT 1 FROM pg_attribute AS a
+                  WHERE a.attrelid = i.oid AND a.attstattarget >= 0)
+ORDER BY i.relname'''
+
+FREEZABLE_SQL = '''
+SELECT has_table_privilege(%s::regclass, 'TRUNCATE')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint
+                  WHERE confrelid = %s::regclass AND contype = 'f')
+  AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                  WHERE tgrelid = %s::regclass AND tgtype & 32 <> 0)'''
+
+INDEX_DEFINITIONS_SQL = '''
+SELECT i.relname, pg_get_indexdef(i.oid)
+FROM pg_index AS x
+JOIN pg_class AS i ON i.oid = x.indexrelid
+WHERE x.indrelid = %s::regclass AND i.relname = ANY(%s)'''
 
 
 class Seeder:
@@ -778,12 +1231,13 @@ class Seeder:
         self.cur = conn.cursor()
         self.queries: list[str] = []
         self.warnings: list[str] = []
-        schema = quote_ident(params['schema'], conn)
+        self.schema = quote_ident(params['schema'], conn)
         self.alias = quote_ident(params['table'], conn)
-        self.target = '%s.%s' % (schema, self.alias)
-        self.ledger = '%s.%s' % (schema, quote_ident(LEDGER_TABLE, conn))
+        self.target = '%s.%s' % (self.schema, self.alias)
+        self.ledger = '%s.%s' % (self.schema, quote_ident(LEDGER_TABLE, conn))
         self.label = '%s.%s' % (params['schema'], params['table'])
         self.ledger_before: dict[str, Any] | None = None
+        self.copied = 0
 
     # -- plumbing
 
@@ -828,17 +1282,17 @@ class Seeder:
             # stays true and the sequence hands this transaction one contiguous range of ids.
             self.write('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE' % self.target)
 
-    def stream_rows(self, table: str, anchor: datetime.date,
-                    first_id: int | None = None) -> tuple[Counter, Counter, float]:
-        by_department, by_status = Counter(), Counter()
-        rows = tallied(generate_rows(self.params['random_seed'], self.params['rows'], anchor),
-                       by_department, by_status)
+    def stream_rows(self, table: str, anchor: datetime.date, first_id: int | None = None,
+                    freeze: bool = False) -> tuple[Counter, Counter]:
+        rows = SeedRows(self.params['random_seed'], self.params['rows'], anchor, first_id)
         columns = ('employee_id',) + COPY_COLUMNS if first_id is not None else COPY_COLUMNS
-        sql = 'COPY %s (%s) FROM STDIN' % (table, ', '.join(columns))
-        started = time.monotonic()
-        self.cur.copy_expert(sql, CopyStream(copy_lines(rows, first_id)), size=COPY_CHUNK)
+        sql = 'COPY %s (%s) FROM STDIN%s' % (table, ', '.join(columns),
+                                             ' WITH (FREEZE)' if freeze else '')
+        with ChunkPump(rows.chunks()) as pump:
+            self.cur.copy_expert(sql, pump)
+        self.copied = self.cur.rowcount
         self.queries.append(sql)
-        return by_department, by_status, time.monotonic() - started
+        return rows.tallies()
 
     def count_scenarios(self, table: str) -> list[dict[str, Any]]:
         counted = []
@@ -870,14 +1324,82 @@ class Seeder:
         self.ensure_ledger()
         self.write('UPDATE %s SET superseded_at = now() WHERE table_name = %%s '
                    'AND superseded_at IS NULL' % self.ledger, (self.params['table'],))
-        by_department, by_status, seconds = self.stream_rows(self.target, anchor)
+        load = self.load(anchor)
         first, last = self.inserted_id_range()
         entry = self.record_seed(anchor, first, last)
         scenarios = self.require_scenarios(
             self.target, 'Nothing was inserted: the seed was rolled back.')
         self.conn.commit()
-        return self.seed_result('Seeded', anchor, by_department, by_status, seconds,
-                                scenarios, entry)
+        return self.seed_result('Seeded', anchor, load, scenarios, entry)
+
+    def load(self, anchor: datetime.date) -> Load:
+        """COPY the rows in; for a large seed, build the secondary indexes afterwards.
+
+        Sorting a million keys once per index costs far less than inserting them one by one
+        as rows arrive. The indexes are dropped and created again inside this transaction, so
+        a failure or a kill anywhere restores them as they were.
+        """
+        started = time.monotonic()
+        deferred = []
+        if self.params['rows'] >= DEFER_INDEXES_FROM:
+            deferred = self.deferrable_indexes()
+        frozen = bool(deferred) and self.truncate_for_freeze()
+        for index in deferred:
+            self.write('DROP INDEX %s.%s' % (self.schema, quote_ident(index.name, self.conn)))
+        by_department, by_status = self.stream_rows(self.target, anchor, freeze=frozen)
+        if deferred:
+            self.rebuild_indexes(deferred)
+            # Fresh statistics, so the scenario counts below and the first queries after the
+            # commit are planned for a million rows rather than for an empty table.
+            self.write('ANALYZE %s' % self.target)
+        return Load(by_department, by_status, time.monotonic() - started,
+                    [index.name for index in deferred], frozen)
+
+    def deferrable_indexes(self) -> list[DeferredIndex]:
+        """Secondary indexes that can be dropped and recreated from their definition alone.
+
+        Left in place: unique and constraint indexes (others may depend on them), clustered
+        or replica-identity ones, those in another tablespace or with per-column statistics
+        targets (their definition does not carry it), anything another object depends on,
+        and every index when this role does not own the table.
+        """
+        self.cur.execute(DEFERRABLE_INDEXES_SQL, (self.target,))
+        indexes = [DeferredIndex(*row) for row in self.cur.fetchall()]
+        if indexes:
+            # DROP INDEX would take this lock anyway; taking it first makes the wait visible.
+            self.write('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE' % self.target)
+        return indexes
+
+    def truncate_for_freeze(self) -> bool:
+        """Empty the (already empty) table again so COPY may load the rows frozen.
+
+        COPY FREEZE needs a table created or truncated in the same transaction. Frozen rows
+        are visible at once without hint-bit writes on first read, and autovacuum has no
+        freezing left to do. Skipped when TRUNCATE would do more than nothing: a foreign key
+        points at the table, or a TRUNCATE trigger would fire.
+        """
+        if not self.fetch(FREEZABLE_SQL, (self.target,) * 3)[0]:
+            return False
+        self.write('TRUNCATE ONLY %s' % self.target)
+        return True
+
+    def rebuild_indexes(self, indexes: list[DeferredIndex]) -> None:
+        if self.fetch('SELECT pg_size_bytes(current_setting(%s)) < pg_size_bytes(%s)',
+                      ('maintenance_work_mem', INDEX_BUILD_MEMORY))[0]:
+            self.write('SET LOCAL maintenance_work_mem = %s', (INDEX_BUILD_MEMORY,))
+        for index in indexes:
+            self.write(index.definition)
+            if index.comment is not None:
+                self.write('COMMENT ON INDEX %s.%s IS %%s'
+                           % (self.schema, quote_ident(index.name, self.conn)), (index.comment,))
+        self.cur.execute(INDEX_DEFINITIONS_SQL, (self.target, [i.name for i in indexes]))
+        rebuilt = dict(self.cur.fetchall())
+        for index in indexes:
+            if rebuilt.get(index.name) != index.definition:
+                raise SeedError('%s: index %s came back as "%s", not as "%s". Nothing was '
+                                'inserted: the seed was rolled back.'
+                                % (self.label, index.name, rebuilt.get(index.name),
+                                   index.definition))
 
     def ensure_ledger(self) -> None:
         if self.relation_exists(self.ledger):
@@ -905,10 +1427,15 @@ class Seeder:
                    "and no others.'" % self.ledger)
 
     def inserted_id_range(self) -> tuple[int, int]:
-        """The ids just inserted, checked to be exactly the rows of this seed."""
-        count, first, last = self.fetch(
-            'SELECT count(*), min(employee_id), max(employee_id) FROM %s' % self.target)
-        if count != self.params['rows'] or last - first + 1 != count:
+        """The ids just inserted, checked to be exactly the rows of this seed.
+
+        The table was empty and is locked against writers, so the rows COPY reports are all
+        its rows; min and max come from the primary key without reading the table.
+        """
+        count = self.copied
+        first, last = self.fetch(
+            'SELECT min(employee_id), max(employee_id) FROM %s' % self.target)
+        if count != self.params['rows'] or first is None or last - first + 1 != count:
             raise SeedError(
                 '%s: expected %d rows with contiguous ids after the insert, found %d rows with '
                 'ids %s to %s (another session used the id sequence). Nothing was inserted: '
@@ -933,26 +1460,32 @@ class Seeder:
         preview = 'pg_temp.%s' % quote_ident(PREVIEW_TABLE, self.conn)
         self.write('CREATE TEMPORARY TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP'
                    % (quote_ident(PREVIEW_TABLE, self.conn), self.target))
-        by_department, by_status, seconds = self.stream_rows(preview, anchor, first_id=1)
+        started = time.monotonic()
+        by_department, by_status = self.stream_rows(preview, anchor, first_id=1)
+        load = Load(by_department, by_status, time.monotonic() - started, [], False)
         scenarios = self.require_scenarios(
             preview, 'The seed would be rolled back (check mode changed nothing).')
         self.conn.rollback()
         entry = dict(table_name=self.params['table'], anchor_date=anchor.isoformat(),
                      random_seed=self.params['random_seed'], row_count=self.params['rows'])
-        return self.seed_result('Would seed', anchor, by_department, by_status, seconds,
-                                scenarios, entry)
+        return self.seed_result('Would seed', anchor, load, scenarios, entry)
 
-    def seed_result(self, verb: str, anchor: datetime.date, by_department: Counter,
-                    by_status: Counter, seconds: float, scenarios: list[dict[str, Any]],
-                    entry: dict[str, Any]) -> dict[str, Any]:
-        inserted = sum(by_department.values())
-        msg = '%s %d rows into %s, hire dates anchored on %s (%s).%s' % (
-            verb, inserted, self.label, anchor.isoformat(),
-            ', '.join('%s %d' % item for item in sorted(by_department.items())),
+    def seed_result(self, verb: str, anchor: datetime.date, load: Load,
+                    scenarios: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
+        inserted = sum(load.by_department.values())
+        rate = inserted / max(load.seconds, 1e-6)
+        rebuilt = ''
+        if load.deferred:
+            rebuilt = '; %d indexes built after the load' % len(load.deferred)
+        msg = '%s %d rows into %s in %.1f s (%d rows/s%s), hire dates anchored on %s (%s).%s' % (
+            verb, inserted, self.label, load.seconds, rate, rebuilt, anchor.isoformat(),
+            ', '.join('%s %d' % item for item in sorted(load.by_department.items())),
             scenario_summary(scenarios))
-        return result(msg, changed=True, inserted=inserted, by_department=dict(by_department),
-                      by_status=dict(by_status), scenarios=scenarios, ledger=entry,
-                      rows_per_second=round(inserted / max(seconds, 1e-6), 1))
+        return result(msg, changed=True, inserted=inserted,
+                      by_department=dict(load.by_department), by_status=dict(load.by_status),
+                      scenarios=scenarios, ledger=entry, rows_per_second=round(rate, 1),
+                      load_seconds=round(load.seconds, 3), deferred_indexes=load.deferred,
+                      frozen=load.frozen)
 
     # -- a table that already holds rows
 

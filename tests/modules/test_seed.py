@@ -6,6 +6,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from typing import Any, Iterator
@@ -92,6 +93,48 @@ def assert_scenarios_hold(cluster: ThrowawayCluster, db: str) -> None:
 
 def ledger_exists(cluster: ThrowawayCluster, db: str) -> bool:
     return scalar(cluster, db, 'SELECT to_regclass(%s) IS NOT NULL', (LEDGER,))
+
+
+def indexes_of(cluster: ThrowawayCluster, db: str) -> dict[str, tuple[str, str | None]]:
+    """Every index of the employees table: name -> (definition, comment)."""
+    return {name: (definition, comment) for name, definition, comment in sql(cluster, db, '''
+        SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid),
+               obj_description(indexrelid, 'pg_class')
+        FROM pg_index WHERE indrelid = 'employees'::regclass''')}
+
+
+def fingerprint(cluster: ThrowawayCluster, db: str) -> tuple[int, str]:
+    """Row count and a digest of every data column in id order, computed by the server."""
+    return tuple(sql(cluster, db, "SELECT count(*), md5(string_agg(concat_ws('|', %s), ',' "
+                 "ORDER BY employee_id)) FROM employees" % DATA_COLUMNS)[0])
+
+
+def peak_memory_kib(pid: int) -> int:
+    """The last VmHWM of a running process: its own peak, where wait4's ru_maxrss would also
+    count pytest's memory, shared with the child between fork and exec."""
+    peak = 0
+    while True:
+        try:
+            status = pathlib.Path('/proc/%d/status' % pid).read_text()
+        except OSError:
+            return peak
+        fields = [line.split()[1] for line in status.splitlines() if line.startswith('VmHWM:')]
+        if not fields:
+            return peak
+        peak = max(peak, int(fields[0]))
+        time.sleep(0.01)
+
+
+def run_module_measured(args: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """The module's result and the peak resident memory of its process, in MiB."""
+    proc = start_module('postgres_hr_seed', args)
+    peak: list[int] = []
+    follower = threading.Thread(target=lambda: peak.append(peak_memory_kib(proc.pid)))
+    follower.start()
+    output = proc.stdout.read()
+    proc.wait()
+    follower.join()
+    return json.loads(output), peak[0] / 1024
 
 
 @pytest.fixture
@@ -222,6 +265,249 @@ def test_concurrent_seeders_insert_once(pg_cluster, table):
     assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == 20000
 
 
+# ---------------------------------------------------------------- bulk loading
+
+BULK = 12_000  # above the module's threshold for building indexes after the load
+SECONDARY = ['idx_department', 'idx_employment_status', 'idx_hire_date', 'idx_manager_name']
+
+
+def test_large_seed_rebuilds_the_secondary_indexes_identically(pg_cluster, table):
+    sql(pg_cluster, table, "COMMENT ON INDEX idx_hire_date IS 'Recent hires first'; SET ROLE "
+        "%s; CREATE UNIQUE INDEX employees_badge ON employees (employee_id, last_name)" % OWNER)
+    before = indexes_of(pg_cluster, table)
+
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=BULK))
+
+    assert not result.failed, result
+    assert result['inserted'] == BULK
+    assert result['deferred_indexes'] == SECONDARY
+    assert indexes_of(pg_cluster, table) == before
+    assert before['idx_hire_date'][1] == 'Recent hires first'
+    assert any(q.startswith('DROP INDEX') for q in result['queries'])
+    assert result['rows_per_second'] > 0 and result['load_seconds'] > 0
+    assert 'rows/s' in result['msg'] and '4 indexes built after the load' in result['msg']
+
+
+def test_large_seed_is_loaded_frozen_and_analyzed(pg_cluster, table):
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=BULK))
+
+    assert result['frozen'] is True
+    assert any(q.startswith('COPY') and q.endswith('WITH (FREEZE)') for q in result['queries'])
+    sql(pg_cluster, table, 'CREATE EXTENSION IF NOT EXISTS pg_visibility')
+    all_frozen, pages = sql(pg_cluster, table, '''SELECT
+        (SELECT all_frozen FROM pg_visibility_map_summary('employees')),
+        (SELECT relpages FROM pg_class WHERE oid = 'employees'::regclass)''')[0]
+    assert pages > 0 and all_frozen == pages
+    assert scalar(pg_cluster, table, "SELECT count(*) FROM pg_stats "
+                  "WHERE tablename = 'employees' AND attname = 'department'") == 1
+
+
+def test_small_seed_keeps_its_indexes(pg_cluster, table):
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=BULK // 2))
+
+    assert not result.failed, result
+    assert result['deferred_indexes'] == [] and result['frozen'] is False
+    assert not any(q.startswith('DROP INDEX') for q in result['queries'])
+    assert result['rows_per_second'] > 0
+
+
+def test_failure_in_the_middle_of_a_large_load_restores_every_index(pg_cluster, table):
+    # The server rejects a row part-way through the COPY: a fact of the data, not of timing.
+    sql(pg_cluster, table, 'ALTER TABLE employees ADD CONSTRAINT pay_cap '
+        'CHECK (salary_usd < 200000)')
+    before = indexes_of(pg_cluster, table)
+
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=BULK))
+
+    assert result.failed
+    assert 'pay_cap' in result['msg'] and 'rolled back' in result['msg']
+    assert table in result['msg']
+    assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == 0
+    assert indexes_of(pg_cluster, table) == before
+    assert not ledger_exists(pg_cluster, table)
+
+
+def test_failed_scenario_after_the_rebuild_restores_every_index(pg_cluster, table):
+    before = indexes_of(pg_cluster, table)
+    impossible = [dict(name='more_than_everyone', predicate='true', minimum=BULK + 1)]
+    args = seed_args(pg_cluster, table, rows=BULK, scenarios=impossible)
+
+    result = run_module('postgres_hr_seed', args)
+
+    assert result.failed and 'more_than_everyone' in result['msg']
+    assert any(q.startswith('CREATE INDEX') for q in result['queries'])
+    assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == 0
+    assert indexes_of(pg_cluster, table) == before
+
+
+def test_large_check_mode_preview_leaves_the_indexes_alone(pg_cluster, table):
+    before = indexes_of(pg_cluster, table)
+
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=BULK),
+                        check_mode=True)
+
+    assert not result.failed, result
+    assert result['changed'] and result['inserted'] == BULK
+    assert result['deferred_indexes'] == []
+    assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == 0
+    assert indexes_of(pg_cluster, table) == before
+
+
+def test_table_referenced_by_a_foreign_key_is_loaded_without_freeze(pg_cluster, table):
+    sql(pg_cluster, table, 'SET ROLE %s; CREATE TABLE reviews (employee_id INTEGER '
+        'REFERENCES employees)' % OWNER)
+
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=BULK))
+
+    assert not result.failed, result
+    assert result['frozen'] is False and result['deferred_indexes'] == SECONDARY
+    assert not any(q.startswith('TRUNCATE') for q in result['queries'])
+    assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == BULK
+
+
+def test_role_that_does_not_own_the_table_loads_with_the_indexes_in_place(pg_cluster, table):
+    loader = 'hr_loader_' + table[-6:]
+    sql(pg_cluster, table, '''
+        CREATE ROLE %(r)s LOGIN;
+        GRANT CREATE ON SCHEMA public TO %(r)s;
+        GRANT SELECT, INSERT, UPDATE ON employees TO %(r)s;
+        GRANT USAGE ON SEQUENCE employees_employee_id_seq TO %(r)s''' % dict(r=loader))
+    before = indexes_of(pg_cluster, table)
+    try:
+        result = run_module('postgres_hr_seed', seed_args(
+            pg_cluster, table, rows=BULK, owner_role='', login_user=loader))
+
+        assert not result.failed, result
+        assert result['deferred_indexes'] == [] and result['frozen'] is False
+        assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == BULK
+        assert indexes_of(pg_cluster, table) == before
+    finally:
+        sql(pg_cluster, table, 'DROP OWNED BY %s; DROP ROLE %s' % (loader, loader))
+
+
+def test_same_seed_gives_identical_rows_at_ten_thousand(pg_cluster, table, second_table):
+    for db in (table, second_table):
+        assert run_module('postgres_hr_seed', seed_args(pg_cluster, db, rows=10_000))['changed']
+
+    assert fingerprint(pg_cluster, table) == fingerprint(pg_cluster, second_table)
+    assert fingerprint(pg_cluster, table)[0] == 10_000
+
+
+def test_another_seed_gives_other_synthetic_rows_at_ten_thousand(pg_cluster, table,
+                                                                 second_table):
+    run_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=10_000, random_seed=7))
+    run_module('postgres_hr_seed', seed_args(pg_cluster, second_table, rows=10_000,
+                                             random_seed=8))
+
+    assert fingerprint(pg_cluster, table) != fingerprint(pg_cluster, second_table)
+    assert_scenarios_hold(pg_cluster, second_table)
+
+
+def test_memory_stays_flat_as_rows_grow(pg_cluster, table, second_table):
+    _, small = run_module_measured(seed_args(pg_cluster, table, rows=20_000))
+    result, large = run_module_measured(seed_args(pg_cluster, second_table, rows=300_000))
+
+    assert result['inserted'] == 300_000
+    # Fifteen times the rows; a module that held them would need well over 100 MiB more.
+    assert 20 < small and large - small < 24, (small, large)
+
+
+# ---------------------------------------------------------------- distributions at 20k rows
+
+@pytest.fixture(scope='module')
+def seeded_20k(pg_cluster: ThrowawayCluster) -> Iterator[tuple[ThrowawayCluster, str, dict]]:
+    """One seed of 20000 rows, shared by the distribution tests, which only read it."""
+    name = 'test_' + uuid.uuid4().hex[:12]
+    conn = pg_cluster.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('CREATE DATABASE "%s"' % name)
+    create_employees_table(pg_cluster, name)
+    result = run_module('postgres_hr_seed', seed_args(pg_cluster, name, rows=20_000))
+    assert not result.failed, result
+    yield pg_cluster, name, result
+    with conn.cursor() as cur:
+        cur.execute('DROP DATABASE "%s" WITH (FORCE)' % name)
+    conn.close()
+
+
+def test_department_shares_follow_the_weights(seeded_20k):
+    cluster, db, result = seeded_20k
+    counts = dict(sql(cluster, db, 'SELECT department, count(*) FROM employees GROUP BY 1'))
+
+    expected = dict(Engineering=0.35, Sales=0.25, Marketing=0.15, Finance=0.15, HR=0.10)
+    assert set(counts) == set(expected)
+    for department, share in expected.items():
+        assert abs(counts[department] / 20000 - share) < 0.015, counts
+    assert counts == result['by_department']
+
+
+def test_statuses_and_leave_types_match(seeded_20k):
+    cluster, db, result = seeded_20k
+    statuses = dict(sql(cluster, db, 'SELECT employment_status, count(*) FROM employees '
+                        'GROUP BY 1'))
+
+    assert scalar(cluster, db, '''SELECT count(*) FROM employees
+        WHERE (employment_status = 'On Leave') <> (leave_type IS NOT NULL)''') == 0
+    assert {r[0] for r in sql(cluster, db, 'SELECT DISTINCT leave_type FROM employees '
+                              'WHERE leave_type IS NOT NULL')} == {
+        'Parental Leave', 'Medical Leave', 'Personal Leave', 'Sabbatical'}
+    assert 0.80 < statuses['Active'] / 20000 < 0.90
+    assert 0.07 < statuses['Terminated'] / 20000 < 0.13
+    assert 0.03 < statuses['On Leave'] / 20000 < 0.07
+    assert statuses == result['by_status']
+
+
+def test_every_manager_is_an_employee_of_the_same_department(seeded_20k):
+    cluster, db, _ = seeded_20k
+
+    assert scalar(cluster, db, '''SELECT count(*) FROM employees AS e
+        WHERE e.manager_name IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM employees AS m
+            WHERE m.first_name || ' ' || m.last_name = e.manager_name
+              AND m.department = e.department
+              AND m.employment_status <> 'Terminated')''') == 0
+    # Only the five heads of department have no manager.
+    assert scalar(cluster, db, 'SELECT count(*) FROM employees WHERE manager_name IS NULL') == 5
+
+
+def test_management_is_layered_with_a_sane_span(seeded_20k):
+    cluster, db, _ = seeded_20k
+    managers = scalar(cluster, db, '''SELECT count(*) FROM employees
+        WHERE role ~ '(Manager|Director|Vice President|VP|Controller)'
+          AND role NOT IN ('Product Marketing Manager', 'Social Media Manager')''')
+    heads = dict(sql(cluster, db, '''SELECT manager_name, count(*) FROM employees
+        WHERE manager_name IN ('John Doe', 'Olivia Bennett', 'Michael Brennan',
+                               'Patricia Nguyen', 'Robert Chen') GROUP BY 1'''))
+
+    # About one employee in eight manages others, and heads keep a handful of reports.
+    assert 20000 / 12 < managers < 20000 / 6, managers
+    assert all(3 <= count <= 25 for count in heads.values()), heads
+    assert scalar(cluster, db, "SELECT count(*) FROM employees WHERE role IN "
+                  "('Director of Engineering', 'Senior Engineering Manager')") > 0
+
+
+def test_roles_salaries_and_hire_dates_are_realistic(seeded_20k):
+    cluster, db, _ = seeded_20k
+    roles = dict(sql(cluster, db, "SELECT role, count(*) FROM employees "
+                     "WHERE department = 'Engineering' GROUP BY 1"))
+
+    assert roles['Software Engineer'] > 5 * roles['Principal Engineer']
+    rates = {r[0] for r in sql(
+        cluster, db, 'SELECT DISTINCT round(salary_local / salary_usd, 2)::text FROM employees')}
+    assert rates <= {'1.00', '1.36', '0.79', '0.92', '83.00', '5.00'}, rates
+    assert scalar(cluster, db, 'SELECT count(*) FROM employees '
+                  'WHERE salary_usd < 15000 OR salary_usd > 300000') == 0
+    assert scalar(cluster, db, '''SELECT count(*) FROM employees
+        WHERE hire_date > CURRENT_DATE OR hire_date < CURRENT_DATE - 730''') == 0
+    # Synthetic hires start on weekdays; only the 52 curated rows may not.
+    assert scalar(cluster, db, "SELECT count(*) FROM employees "
+                  "WHERE extract(isodow FROM hire_date) > 5 AND employee_id > 52") == 0
+    recent = scalar(cluster, db, "SELECT avg((hire_date >= CURRENT_DATE - 182)::int) "
+                    "FROM employees WHERE employment_status = 'Active' AND employee_id > 52")
+    assert 0.25 < recent < 0.45, recent
+
+
 # ---------------------------------------------------------------- check mode and rollback
 
 def test_check_mode_inserts_nothing(pg_cluster, table):
@@ -251,7 +537,8 @@ def test_failed_scenario_rolls_back_the_whole_seed(pg_cluster, table):
     assert not ledger_exists(pg_cluster, table)
 
 
-def test_killed_seed_leaves_nothing(pg_cluster, table):
+def test_killed_seed_leaves_no_rows_and_every_index(pg_cluster, table):
+    indexes = indexes_of(pg_cluster, table)
     proc = start_module('postgres_hr_seed', seed_args(pg_cluster, table, rows=2_000_000))
     try:
         deadline = time.monotonic() + 60
@@ -272,6 +559,8 @@ def test_killed_seed_leaves_nothing(pg_cluster, table):
         time.sleep(0.1)
     assert scalar(pg_cluster, table, 'SELECT count(*) FROM employees') == 0
     assert not ledger_exists(pg_cluster, table)
+    # The kill came after the secondary indexes were dropped; the rollback brought them back.
+    assert indexes_of(pg_cluster, table) == indexes
 
 
 # ---------------------------------------------------------------- rows the module did not insert
