@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 LOCAL_VAULT_PASS := inventories/local/.vault_pass
 LOCAL_VAULT_VARS := inventories/local/group_vars/all/vault.yml
 # Scenarios `make test` runs, in order.
-MOLECULE_SCENARIOS ?= default
+MOLECULE_SCENARIOS ?= default failure_paths
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help site test lint unit e2e molecule host-packages clean
+.PHONY: help site drift test lint unit e2e molecule bench host-packages clean
 
 help:
 	@echo "make site   provision the HR database on this machine (ansible-playbook site.yml)"
@@ -33,6 +33,12 @@ site: $(BIN)/.installed $(LOCAL_VAULT_VARS)
 	ANSIBLE_VAULT=$(BIN)/ansible-vault scripts/bootstrap-vault $(LOCAL_VAULT_PASS) $(LOCAL_VAULT_VARS)
 	$(BIN)/ansible-playbook site.yml --vault-id local@$(LOCAL_VAULT_PASS) $(ANSIBLE_ARGS)
 
+# Drift from what `make site` makes, reported without repairing it (check mode); fails with
+# the list of what a real run would change.
+drift: $(BIN)/.installed $(LOCAL_VAULT_VARS)
+	$(BIN)/ansible-playbook playbooks/check_drift.yml --check \
+		--vault-id local@$(LOCAL_VAULT_PASS) $(ANSIBLE_ARGS)
+
 # Packages the tests need on this machine: a PostgreSQL server for the throwaway clusters.
 host-packages:
 	@scripts/install-host-packages postgresql
@@ -40,7 +46,7 @@ host-packages:
 lint: $(BIN)/.installed
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	$(BIN)/flake8 library module_utils doc_fragments tests molecule
+	$(BIN)/flake8 library module_utils doc_fragments tests molecule bench
 
 unit: $(BIN)/.installed host-packages
 	$(BIN)/pytest -q tests/modules
@@ -52,6 +58,11 @@ molecule: $(BIN)/.installed
 	scripts/run-molecule $(MOLECULE_SCENARIOS)
 
 test: lint unit e2e molecule
+
+# Seed speed against psql \copy and executemany, query plans at 1M rows, no-op re-run cost;
+# prints a table and writes nothing outside temporary directories. Takes several minutes.
+bench: $(BIN)/.installed host-packages
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,8 +12,8 @@ description:
   - Ensures one PostgreSQL role for the HR database, typically the application's read-only
     login role, or the C(NOLOGIN) role that owns the database.
   - The role is always C(NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT);
-    an existing role whose attributes, connection limit, expiry or role-level settings differ is
-    repaired.
+    an existing role whose attributes, connection limit, expiry, role-level settings or (with
+    O(member_of)) role memberships differ is repaired.
   - The password is turned into a SCRAM-SHA-256 verifier on the managed host and only the
     verifier is sent, so the plaintext never reaches the server, even with
     C(log_statement=all). Statement logging is switched off for the transaction before the
@@ -66,11 +66,22 @@ options:
       - Role-level defaults of configuration parameters, set with C(ALTER ROLE ... SET), for
         all databases. Keys are parameter names, values their settings as strings.
       - Role-level settings that are not listed are reset, so the role has exactly these.
+      - Settings of the role for one database only (C(ALTER ROLE ... IN DATABASE ... SET)) are
+        always removed: they would take precedence over these.
       - YAML booleans become V(on) or V(off) and numbers become their decimal text.
       - Each value is sent as one string literal, so a list parameter such as C(search_path)
         receives a single element.
     type: dict
     default: {}
+  member_of:
+    description:
+      - The roles this role is a member of, exactly. Memberships not listed are revoked,
+        whoever granted them; missing ones are granted.
+      - V([]) makes the role a member of no role at all, predefined roles such as
+        C(pg_read_all_data) included.
+      - Omit the option to leave memberships as they are.
+    type: list
+    elements: str
   login_host:
     description:
       - Host name or address of the server; empty to use O(login_unix_socket) or the default
@@ -120,8 +131,8 @@ attributes:
   diff_mode:
     support: full
     description: >-
-      Shows attributes, connection limit, expiry and settings before and after; the password
-      only as C(changed) or C(unchanged), never its value or verifier.
+      Shows attributes, connection limit, expiry, settings and memberships before and after;
+      the password only as C(changed) or C(unchanged), never its value or verifier.
   platform:
     platforms: posix
     support: full
@@ -143,6 +154,7 @@ EXAMPLES = r'''
     name: query_app_readonly
     password: "{{ vault_postgres_hr_readonly_password }}"
     connection_limit: 20
+    member_of: []
     settings:
       statement_timeout: 30s
       default_transaction_read_only: "on"
@@ -182,7 +194,9 @@ queries:
   sample:
     - CREATE ROLE "query_app_readonly" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
       NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT 20 VALID UNTIL 'infinity'
+    - REVOKE "pg_read_all_data" FROM "query_app_readonly" GRANTED BY "postgres"
     - ALTER ROLE "query_app_readonly" SET statement_timeout = '30s'
+    - ALTER ROLE "query_app_readonly" IN DATABASE "hr_db" RESET ALL
     - ALTER ROLE "query_app_readonly" PASSWORD '********'
 password_changed:
   description: Whether the stored password was set (or removed, for a NOLOGIN role).
@@ -238,6 +252,12 @@ settings:
   sample:
     statement_timeout: 30s
     default_transaction_read_only: "on"
+member_of:
+  description: Roles the role is a member of after the run (as they would be, in check mode).
+  returned: success
+  type: list
+  elements: str
+  sample: []
 msg:
   description: One sentence saying what happened.
   returned: always
@@ -324,13 +344,20 @@ class Statement(NamedTuple):
 
 
 class RoleState(NamedTuple):
-    """What the server holds for a role; `password` is pg_authid.rolpassword."""
+    """What the server holds for a role; `password` is pg_authid.rolpassword.
+
+    `memberships` holds (role, grantor) pairs: from PostgreSQL 16 on, one membership can have
+    several grantors, and each grant must be revoked by naming its grantor.
+    `database_settings` maps a database name to the role's settings for that database only.
+    """
 
     oid: int
     attributes: dict[str, Any]
     password: str | None
     valid_until_matches: bool
     settings: dict[str, str]
+    memberships: list[tuple[str, str | None]]
+    database_settings: dict[str, dict[str, str]]
 
 
 class ModuleFailure(Exception):
@@ -394,6 +421,7 @@ def check_params(params: dict[str, Any]) -> list[str]:
                         % params['connection_limit'])
     problems.extend(check_password(params['password'], params['login']))
     problems.extend(check_settings(params['settings']))
+    problems.extend(check_member_of(params['member_of'], name))
     return problems
 
 
@@ -427,6 +455,18 @@ def check_settings(settings: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_member_of(member_of: list[str] | None, name: str) -> list[str]:
+    # Predefined roles (pg_*) are valid targets here, so only the name syntax is checked.
+    problems = []
+    for role in member_of or []:
+        if not ROLE_NAME.match(role):
+            problems.append('member_of entry "%s" is not a role name (lower case letters, '
+                            'digits, underscores, at most 63 characters).' % role)
+        elif role == name:
+            problems.append('member_of lists the role "%s" itself.' % role)
+    return problems
+
+
 def setting_ident(name: str, conn: Any) -> str:
     """A parameter name for SQL; custom names have a dot, each part is its own identifier."""
     return '.'.join(quote_ident(part, conn) for part in name.split('.'))
@@ -444,15 +484,41 @@ def read_role(cur: Any, name: str, valid_until: str) -> RoleState | None:
     attributes = dict(login=row[1], superuser=row[2], createdb=row[3], createrole=row[4],
                       replication=row[5], bypassrls=row[6], inherit=row[7],
                       connection_limit=row[8], valid_until=row[9] or 'infinity')
-    return RoleState(row[0], attributes, row[10], row[11], read_settings(cur, row[0]))
+    return RoleState(row[0], attributes, row[10], row[11], read_settings(cur, row[0]),
+                     read_memberships(cur, row[0]), read_database_settings(cur, row[0]))
+
+
+def setting_entries(setconfig: list[str] | None) -> dict[str, str]:
+    return dict(entry.split('=', 1) for entry in setconfig or [])
 
 
 def read_settings(cur: Any, oid: int) -> dict[str, str]:
     cur.execute("SELECT setconfig FROM pg_db_role_setting "
                 "WHERE setrole = %s AND setdatabase = 0", (oid,))
     row = cur.fetchone()
-    entries = row[0] if row and row[0] else []
-    return dict(entry.split('=', 1) for entry in entries)
+    return setting_entries(row[0] if row else None)
+
+
+def read_database_settings(cur: Any, oid: int) -> dict[str, dict[str, str]]:
+    cur.execute("SELECT d.datname, s.setconfig FROM pg_db_role_setting AS s "
+                "JOIN pg_database AS d ON d.oid = s.setdatabase "
+                "WHERE s.setrole = %s ORDER BY d.datname", (oid,))
+    return {datname: setting_entries(setconfig) for datname, setconfig in cur.fetchall()}
+
+
+def read_memberships(cur: Any, oid: int) -> list[tuple[str, str | None]]:
+    # Before PostgreSQL 16 a grantor may be a role dropped since; it comes back as None.
+    cur.execute("SELECT r.rolname, g.rolname FROM pg_auth_members AS m "
+                "JOIN pg_roles AS r ON r.oid = m.roleid "
+                "LEFT JOIN pg_roles AS g ON g.oid = m.grantor "
+                "WHERE m.member = %s ORDER BY 1, 2", (oid,))
+    return [(role, grantor) for role, grantor in cur.fetchall()]
+
+
+def missing_roles(cur: Any, names: list[str]) -> list[str]:
+    cur.execute('SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)', (list(names),))
+    found = {row[0] for row in cur.fetchall()}
+    return sorted(set(names) - found)
 
 
 def wanted_attributes(params: dict[str, Any], valid_until_text: str) -> dict[str, Any]:
@@ -488,15 +554,42 @@ def role_statement(params: dict[str, Any], current: RoleState | None,
     return Statement(sql, (params['valid_until'],) if has_expiry else ())
 
 
-def settings_statements(wanted: dict[str, str], current: dict[str, str], role: str,
+def settings_statements(wanted: dict[str, str], current: RoleState | None, role: str,
                         conn: Any) -> list[Statement]:
     statements = []
+    settings = current.settings if current else {}
     for key in sorted(wanted):
-        if current.get(key) != wanted[key]:
+        if settings.get(key) != wanted[key]:
             sql = 'ALTER ROLE %s SET %s = %%s' % (role, setting_ident(key, conn))
             statements.append(Statement(sql, (wanted[key],)))
-    for key in sorted(set(current) - set(wanted)):
+    for key in sorted(set(settings) - set(wanted)):
         statements.append(Statement('ALTER ROLE %s RESET %s' % (role, setting_ident(key, conn))))
+    # A role may give itself settings for one database, and those override its role-wide
+    # settings there: a limit set above would not hold in that database.
+    for database in sorted(current.database_settings if current else {}):
+        statements.append(Statement('ALTER ROLE %s IN DATABASE %s RESET ALL' % (
+            role, quote_ident(database, conn))))
+    return statements
+
+
+def membership_statements(wanted: list[str] | None, current: RoleState | None, role: str,
+                          conn: Any) -> list[Statement]:
+    """GRANT and REVOKE statements that make the memberships exactly `wanted`."""
+    if wanted is None:
+        return []
+    memberships = current.memberships if current else []
+    statements = []
+    for group, grantor in memberships:
+        if group in wanted:
+            continue
+        sql = 'REVOKE %s FROM %s' % (quote_ident(group, conn), role)
+        if grantor is not None:
+            # Without GRANTED BY, PostgreSQL 16 and later revoke only the current user's grant.
+            sql += ' GRANTED BY %s' % quote_ident(grantor, conn)
+        statements.append(Statement(sql))
+    held = {group for group, _ in memberships}
+    for group in sorted(set(wanted) - held):
+        statements.append(Statement('GRANT %s TO %s' % (quote_ident(group, conn), role)))
     return statements
 
 
@@ -557,15 +650,31 @@ def describe_changes(name: str, created: bool, parts: list[str], check_mode: boo
     return 'Role "%s" already as wanted.' % name
 
 
-def diff_view(attributes: dict[str, Any] | None, settings: dict[str, str] | None,
-              password: str) -> dict[str, Any]:
+def diff_view(state: dict[str, Any] | None, password: str) -> dict[str, Any]:
     """One side of the diff; the password only as `changed` or `unchanged`.
 
     Both sides carry the password key, so a run that changes nothing shows no difference.
     """
-    if attributes is None:
+    if state is None:
         return {'exists': False}
-    return {'exists': True, 'attributes': attributes, 'settings': settings, 'password': password}
+    return dict(state, exists=True, password=password)
+
+
+def current_view(current: RoleState, member_of: list[str] | None) -> dict[str, Any]:
+    view = dict(attributes=current.attributes, settings=current.settings)
+    if current.database_settings:
+        view['database_settings'] = current.database_settings
+    if member_of is not None:
+        view['member_of'] = sorted({group for group, _ in current.memberships})
+    return view
+
+
+def wanted_view(attributes: dict[str, Any], settings: dict[str, str],
+                member_of: list[str] | None) -> dict[str, Any]:
+    view = dict(attributes=attributes, settings=settings)
+    if member_of is not None:
+        view['member_of'] = sorted(set(member_of))
+    return view
 
 
 def plan(params: dict[str, Any], current: RoleState | None, wanted_settings: dict[str, str],
@@ -574,8 +683,8 @@ def plan(params: dict[str, Any], current: RoleState | None, wanted_settings: dic
     role = quote_ident(params['name'], conn)
     return dict(
         attributes=role_statement(params, current, role),
-        settings=settings_statements(wanted_settings, current.settings if current else {},
-                                     role, conn),
+        memberships=membership_statements(params['member_of'], current, role, conn),
+        settings=settings_statements(wanted_settings, current, role, conn),
         password=password_statement(params, current, role),
     )
 
@@ -583,7 +692,8 @@ def plan(params: dict[str, Any], current: RoleState | None, wanted_settings: dic
 def ordered(changes: dict[str, Any]) -> list[Statement]:
     # The password goes last so the guards that silence logging cover only that statement;
     # the other changes stay in the server log for audit.
-    statements = [changes['attributes']] + changes['settings'] + [changes['password']]
+    statements = ([changes['attributes']] + changes['memberships'] + changes['settings']
+                  + [changes['password']])
     return [statement for statement in statements if statement]
 
 
@@ -593,6 +703,11 @@ def ensure_role(module: AnsibleModule, conn: Any, target: str) -> dict[str, Any]
     wanted_settings = {key: setting_text(value) for key, value in params['settings'].items()}
     with conn.cursor() as cur:
         valid_until_text = canonical_valid_until(cur, params['valid_until'], target)
+        absent = missing_roles(cur, params['member_of'] or [])
+        if absent:
+            raise ModuleFailure('member_of names roles that do not exist on %s: %s. Create '
+                                'them first, or remove them from member_of.'
+                                % (target, ', '.join(absent)))
         current = read_role(cur, params['name'], params['valid_until'])
         changes = plan(params, current, wanted_settings, conn)
         statements = ordered(changes)
@@ -606,16 +721,23 @@ def ensure_role(module: AnsibleModule, conn: Any, target: str) -> dict[str, Any]
 
     after = wanted_attributes(params, valid_until_text)
     parts = [kind for kind, change in changes.items() if change]
+    member_of = params['member_of']
     result = dict(changed=bool(statements), role=params['name'], queries=queries,
                   password_changed=changes['password'] is not None, attributes=after,
                   settings=wanted_settings,
                   msg=describe_changes(params['name'], current is None, parts,
                                        module.check_mode))
+    if member_of is not None:
+        result['member_of'] = sorted(set(member_of))
+    elif current is not None:
+        result['member_of'] = sorted({group for group, _ in current.memberships})
+    else:
+        result['member_of'] = []
     if module._diff:
         result['diff'] = dict(
-            before=diff_view(current.attributes if current else None,
-                             current.settings if current else None, 'unchanged'),
-            after=diff_view(after, wanted_settings,
+            before=diff_view(current_view(current, member_of) if current else None,
+                             'unchanged'),
+            after=diff_view(wanted_view(after, wanted_settings, member_of),
                             'changed' if changes['password'] else 'unchanged'))
     return result
 
@@ -629,6 +751,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         connection_limit=dict(type='int', default=-1),
         valid_until=dict(type='str', default='infinity'),
         settings=dict(type='dict', default={}),
+        member_of=dict(type='list', elements='str'),
     )
     return spec
 

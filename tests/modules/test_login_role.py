@@ -471,3 +471,99 @@ def test_verifier_stays_out_of_a_cluster_that_logs_and_tracks_everything():
             assert secret not in tracked
     finally:
         cluster.destroy()
+
+
+def memberships(cluster: ThrowawayCluster, role: str) -> list[str]:
+    return sorted(row[0] for row in superuser_sql(
+        cluster, "SELECT m.roleid::regrole::text FROM pg_auth_members AS m "
+                 "WHERE m.member = %s::regrole", (role,)))
+
+
+def database_settings(cluster: ThrowawayCluster, role: str) -> list[tuple]:
+    return superuser_sql(
+        cluster, "SELECT d.datname, s.setconfig FROM pg_db_role_setting AS s "
+                 "JOIN pg_database AS d ON d.oid = s.setdatabase "
+                 "WHERE s.setrole = %s::regrole", (role,))
+
+
+def test_member_of_empty_revokes_every_membership_whoever_granted_it(pg_cluster, role,
+                                                                     ensure):
+    # A membership granted by another role is the case PostgreSQL 16 and later only revoke
+    # when the statement names that grantor.
+    password = new_password()
+    ensure(password=password)
+    granter = 'hr_test_granter_' + uuid.uuid4().hex[:8]
+    superuser_sql(pg_cluster, 'CREATE ROLE "%s" NOLOGIN' % granter)
+    superuser_sql(pg_cluster, 'GRANT pg_read_all_data TO "%s" WITH ADMIN OPTION' % granter)
+    superuser_sql(pg_cluster, 'GRANT pg_monitor TO "%s"' % role)
+    superuser_sql(pg_cluster, 'GRANT pg_read_all_data TO "%s" GRANTED BY "%s"' % (role, granter))
+    try:
+        assert memberships(pg_cluster, role) == ['pg_monitor', 'pg_read_all_data']
+
+        result = ensure(password=password, member_of=[], diff=True)
+
+        assert not result.failed, result
+        assert result['changed'] and not result['password_changed']
+        assert memberships(pg_cluster, role) == []
+        assert result['member_of'] == []
+        assert result['diff']['before']['member_of'] == ['pg_monitor', 'pg_read_all_data']
+        assert result['diff']['after']['member_of'] == []
+        assert any(query.startswith('REVOKE "pg_read_all_data" FROM "%s" GRANTED BY' % role)
+                   for query in result['queries'])
+        assert ensure(password=password, member_of=[])['changed'] is False
+    finally:
+        superuser_sql(pg_cluster, 'DROP ROLE IF EXISTS "%s"' % role)
+        superuser_sql(pg_cluster, 'DROP ROLE "%s"' % granter)
+
+
+def test_member_of_grants_the_listed_roles_and_omitting_it_leaves_them(pg_cluster, role,
+                                                                       ensure):
+    password = new_password()
+
+    created = ensure(password=password, member_of=['pg_read_all_settings'])
+    untouched = ensure(password=password)
+
+    assert created['changed'] and created['member_of'] == ['pg_read_all_settings']
+    assert memberships(pg_cluster, role) == ['pg_read_all_settings']
+    assert untouched['changed'] is False
+    assert untouched['member_of'] == ['pg_read_all_settings']
+
+
+def test_member_of_a_missing_role_fails_and_changes_nothing(pg_cluster, role, ensure):
+    result = ensure(password=new_password(), member_of=['hr_no_such_group'])
+
+    assert result.failed
+    assert 'hr_no_such_group' in result['msg'] and 'do not exist' in result['msg']
+    assert role_row(pg_cluster, role) is None
+
+
+@pytest.mark.parametrize('member_of, message', [
+    (['Bad-Name'], 'is not a role name'),
+    (['{role}'], 'lists the role'),
+])
+def test_invalid_member_of_is_refused(role, ensure, member_of, message):
+    result = ensure(password=new_password(),
+                    member_of=[entry.format(role=role) for entry in member_of])
+
+    assert result.failed
+    assert message in result['msg']
+
+
+def test_settings_for_one_database_are_removed(pg_cluster, database, role, ensure):
+    # The role's own ALTER ROLE ... IN DATABASE would override its role-wide limits there.
+    password = new_password()
+    ensure(password=password, settings=READ_ONLY_SETTINGS)
+    superuser_sql(pg_cluster, 'ALTER ROLE "%s" IN DATABASE "%s" SET statement_timeout = 0'
+                  % (role, database))
+
+    repaired = ensure(password=password, settings=READ_ONLY_SETTINGS, diff=True)
+
+    assert repaired['changed'] and not repaired['password_changed']
+    assert repaired['queries'] == ['ALTER ROLE "%s" IN DATABASE "%s" RESET ALL'
+                                   % (role, database)]
+    assert repaired['diff']['before']['database_settings'] == {
+        database: {'statement_timeout': '0'}}
+    assert 'database_settings' not in repaired['diff']['after']
+    assert database_settings(pg_cluster, role) == []
+    assert role_settings(pg_cluster, role) == READ_ONLY_SETTINGS
+    assert ensure(password=password, settings=READ_ONLY_SETTINGS)['changed'] is False
