@@ -67,7 +67,7 @@ options:
         all databases. Keys are parameter names, values their settings as strings.
       - Role-level settings that are not listed are reset, so the role has exactly these.
       - Settings of the role for one database only (C(ALTER ROLE ... IN DATABASE ... SET)) are
-        always removed: they would take precedence over these.
+        always removed, since they would take precedence over these.
       - YAML booleans become V(on) or V(off) and numbers become their decimal text.
       - Each value is sent as one string literal, so a list parameter such as C(search_path)
         receives a single element.
@@ -82,48 +82,6 @@ options:
       - Omit the option to leave memberships as they are.
     type: list
     elements: str
-  login_host:
-    description:
-      - Host name or address of the server; empty to use O(login_unix_socket) or the default
-        socket.
-    type: str
-    default: ''
-  login_port:
-    description: Port of the server.
-    type: int
-    default: 5432
-  login_user:
-    description: Superuser to connect as; it must not be the role O(name) itself.
-    type: str
-    default: postgres
-  login_password:
-    description:
-      - Password of O(login_user); empty for peer or trust authentication.
-      - This option is C(no_log).
-    type: str
-    default: ''
-  login_unix_socket:
-    description: Directory of the server's Unix socket, used when O(login_host) is empty.
-    type: str
-    default: ''
-  db:
-    description: Database to connect to. Roles belong to the cluster, not to this database.
-    type: str
-    required: true
-  connect_retries:
-    description:
-      - Attempts to reach the server. Only failures to reach it are retried, never
-        authentication errors.
-    type: int
-    default: 5
-  connect_retry_delay:
-    description: Seconds between connection attempts.
-    type: float
-    default: 2.0
-  connect_timeout:
-    description: Seconds one connection attempt may take.
-    type: int
-    default: 5
 attributes:
   check_mode:
     support: full
@@ -143,8 +101,8 @@ notes:
   - Besides C(log_statement), the statement that carries the verifier also runs with
     C(log_min_error_statement=panic), C(log_min_duration_statement=-1), sampling, debug tree
     printing, C(track_activities) and C(pg_stat_statements) utility tracking turned off.
-requirements:
-  - psycopg2
+extends_documentation_fragment:
+  - postgres_hr_connection
 '''
 
 EXAMPLES = r'''

@@ -52,55 +52,9 @@ description:
 version_added: "1.0.0"
 author:
   - postgres_hr project
-requirements:
-  - psycopg2 on the managed host (Debian package python3-psycopg2)
+extends_documentation_fragment:
+  - postgres_hr_connection
 options:
-  login_host:
-    description:
-      - Host name or IP address of the server. Empty means the local socket.
-    type: str
-    default: ''
-  login_port:
-    description:
-      - Port the server listens on.
-    type: int
-    default: 5432
-  login_user:
-    description:
-      - Role to connect as. It must be able to write the table, or to become O(owner_role).
-    type: str
-    default: postgres
-  login_password:
-    description:
-      - Password of O(login_user). Never logged or returned.
-    type: str
-    default: ''
-  login_unix_socket:
-    description:
-      - Directory of the server's Unix socket, used when O(login_host) is empty.
-    type: str
-    default: ''
-  db:
-    description:
-      - Database that holds the employees table.
-    type: str
-    required: true
-  connect_retries:
-    description:
-      - Attempts to reach the server. Only failures to reach it are retried; authentication
-        and configuration errors fail at once.
-    type: int
-    default: 5
-  connect_retry_delay:
-    description:
-      - Seconds to wait between connection attempts.
-    type: float
-    default: 2.0
-  connect_timeout:
-    description:
-      - Seconds one connection attempt may take.
-    type: int
-    default: 5
   schema:
     description:
       - Schema of the employees table. The ledger table is created in this schema too.
