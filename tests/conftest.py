@@ -7,6 +7,7 @@ they can run in any order.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -120,18 +121,27 @@ def pg_cluster() -> Iterator[ThrowawayCluster]:
     cluster.destroy()
 
 
-@pytest.fixture
-def database(pg_cluster: ThrowawayCluster) -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def scratch_database(cluster: ThrowawayCluster) -> Iterator[str]:
+    """A new, empty database with a random name, dropped on exit."""
     name = 'test_' + uuid.uuid4().hex[:12]
-    conn = pg_cluster.connect()
+    conn = cluster.connect()
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute('CREATE DATABASE "%s"' % name)
-    yield name
-    with conn.cursor() as cur:
-        cur.execute('DROP DATABASE "%s" WITH (FORCE)' % name)
-    conn.close()
+    try:
+        yield name
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP DATABASE "%s" WITH (FORCE)' % name)
+        conn.close()
+
+
+@pytest.fixture
+def database(pg_cluster: ThrowawayCluster) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    with scratch_database(pg_cluster) as name:
+        yield name
 
 
 class ModuleResult(dict):

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import REPO, ThrowawayCluster, free_port, run_module, start_module
+from conftest import (REPO, ThrowawayCluster, free_port, run_module, scratch_database,
+                      start_module)
 
 OWNER = 'hr_owner'
 LEDGER = 'postgres_hr_seed_ledger'
@@ -146,16 +147,9 @@ def table(pg_cluster: ThrowawayCluster, database: str) -> str:
 @pytest.fixture
 def second_table(pg_cluster: ThrowawayCluster) -> Iterator[str]:
     """Another database with the table, for comparing two seeds."""
-    name = 'test_' + uuid.uuid4().hex[:12]
-    conn = pg_cluster.connect()
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute('CREATE DATABASE "%s"' % name)
-    create_employees_table(pg_cluster, name)
-    yield name
-    with conn.cursor() as cur:
-        cur.execute('DROP DATABASE "%s" WITH (FORCE)' % name)
-    conn.close()
+    with scratch_database(pg_cluster) as name:
+        create_employees_table(pg_cluster, name)
+        yield name
 
 
 # ---------------------------------------------------------------- seeding
