@@ -8,7 +8,6 @@ cluster afterwards. Nothing here stands in for PostgreSQL or Ansible.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -27,6 +26,10 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 CLUSTER = 'hr_e2e'
 READONLY_ROLE = 'query_app_readonly'
 PROBE_SUITE = REPO / 'tests' / 'probes' / 'hostile_sql.py'
+# The probe files are plain modules, shared with molecule's verify step.
+sys.path.insert(0, str(PROBE_SUITE.parent))
+import hostile_sql  # noqa: E402
+from drift_tampering import DRIFT_LABELS, tampering  # noqa: E402
 SCENARIOS = ('recent_hires', 'engineering_high_earners', 'parental_leave', 'managed_by_john_doe')
 RECAP = re.compile(r'^localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)',
                    re.MULTILINE)
@@ -34,16 +37,7 @@ RECAP = re.compile(r'^localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='provisions this machine: needs root')
 
 
-def load_probe_suite() -> Any:
-    spec = importlib.util.spec_from_file_location('hostile_sql', PROBE_SUITE)
-    suite = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the file executes.
-    sys.modules[spec.name] = suite
-    spec.loader.exec_module(suite)
-    return suite
-
-
-PROBES = load_probe_suite().PROBES
+PROBES = hostile_sql.PROBES
 ROLE_DEFAULTS = yaml.safe_load((REPO / 'roles' / 'postgres_hr' / 'defaults' / 'main.yml')
                                .read_text())
 ROLE_VARS = yaml.safe_load((REPO / 'roles' / 'postgres_hr' / 'vars' / 'main.yml').read_text())
@@ -327,24 +321,7 @@ def test_pg_hba_admits_the_read_only_role_to_hr_db_by_scram_from_loopback_only(s
     assert site.superuser_sql('SHOW password_encryption') == [('scram-sha-256',)]
 
 
-# Tampering of the kinds the issue measured, and a cluster upgraded from before 15 (CREATE on
-# public for PUBLIC). The superuser does it here; the read-only role could do the role changes
-# itself inside BEGIN READ WRITE.
-TAMPERING = (
-    "ALTER ROLE query_app_readonly SET statement_timeout = 0",
-    "ALTER ROLE query_app_readonly IN DATABASE hr_db SET default_transaction_read_only = off",
-    "ALTER ROLE query_app_readonly CONNECTION LIMIT -1",
-    "ALTER ROLE query_app_readonly PASSWORD 'tampered-password-0001'",
-    "GRANT pg_read_all_data TO query_app_readonly",
-    "GRANT TEMPORARY ON DATABASE hr_db TO PUBLIC",
-    "GRANT CREATE ON SCHEMA public TO PUBLIC",
-    "GRANT EXECUTE ON FUNCTION pg_catalog.lo_create(oid) TO PUBLIC",
-    "GRANT CONNECT ON DATABASE postgres TO PUBLIC",
-)
-DRIFT_LABELS = (
-    'client authentication rules', 'read-only role', 'memberships', 'settings', 'password',
-    'CONNECT and TEMPORARY of PUBLIC on the HR database', 'on other databases',
-    'CREATE on the schema', 'EXECUTE of PUBLIC')
+TAMPERING = tampering(READONLY_ROLE)
 
 
 @pytest.fixture

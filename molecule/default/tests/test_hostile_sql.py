@@ -8,7 +8,6 @@ never on a command line.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -26,16 +25,11 @@ SUITE_IN_CONTAINER = '/tmp/postgres_hr_hostile_sql.py'
 SUITE_TIMEOUT_S = 600
 
 
-def load_suite() -> Any:
-    spec = importlib.util.spec_from_file_location('hostile_sql', SUITE)
-    suite = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the file executes.
-    sys.modules[spec.name] = suite
-    spec.loader.exec_module(suite)
-    return suite
+# The same probe module the end-to-end tests import.
+sys.path.insert(0, str(SUITE.parent))
+import hostile_sql  # noqa: E402
 
-
-PROBES = load_suite().PROBES
+PROBES = hostile_sql.PROBES
 
 
 def run_suite(container: str, password: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -24,22 +25,11 @@ PROJECT_DIR = pathlib.Path(os.environ.get('MOLECULE_PROJECT_DIRECTORY',
                                           pathlib.Path(__file__).resolve().parents[3]))
 PLAYBOOK_TIMEOUT_S = 900
 
-TAMPERING = (
-    f"ALTER ROLE {READONLY_ROLE} SET statement_timeout = 0",
-    f"ALTER ROLE {READONLY_ROLE} IN DATABASE hr_db SET default_transaction_read_only = off",
-    f"ALTER ROLE {READONLY_ROLE} CONNECTION LIMIT -1",
-    f"ALTER ROLE {READONLY_ROLE} PASSWORD 'tampered-password-0001'",
-    f"GRANT pg_read_all_data TO {READONLY_ROLE}",
-    "GRANT TEMPORARY ON DATABASE hr_db TO PUBLIC",
-    "GRANT CREATE ON SCHEMA public TO PUBLIC",
-    "GRANT EXECUTE ON FUNCTION pg_catalog.lo_create(oid) TO PUBLIC",
-    "GRANT CONNECT ON DATABASE postgres TO PUBLIC",
-)
-# What the drift report must name for the tampering above.
-DRIFT_LABELS = (
-    'client authentication rules', 'read-only role', 'memberships', 'settings', 'password',
-    'CONNECT and TEMPORARY of PUBLIC on the HR database', 'on other databases',
-    'CREATE on the schema', 'EXECUTE of PUBLIC')
+# The drift test of tests/e2e uses the same tampering and report labels.
+sys.path.insert(0, str(PROJECT_DIR / 'tests' / 'probes'))
+from drift_tampering import DRIFT_LABELS, tampering  # noqa: E402
+
+TAMPERING = tampering(READONLY_ROLE)
 
 
 def ansible_playbook(platform: Platform, playbook: str,
