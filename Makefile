@@ -59,7 +59,7 @@ lint: $(BIN)/.installed
 	$(BIN)/flake8 library module_utils doc_fragments tests molecule bench
 
 unit: $(BIN)/.installed host-packages
-	$(BIN)/pytest -q tests/modules
+	$(BIN)/pytest -q tests/modules tests/scripts
 
 e2e: $(BIN)/.installed host-packages
 	$(BIN)/pytest -q tests/e2e
