@@ -7,16 +7,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 LOCAL_VAULT_PASS := inventories/local/.vault_pass
 LOCAL_VAULT_VARS := inventories/local/group_vars/all/vault.yml
+# Inventory `make rekey` re-encrypts, and the vault password file it replaces.
+REKEY_INVENTORY ?= inventories/local
+REKEY_PASSWORD_FILE ?= $(REKEY_INVENTORY)/.vault_pass
 # Scenarios `make test` runs, in order.
 MOLECULE_SCENARIOS ?= default failure_paths
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help site drift test lint unit e2e molecule bench host-packages clean
+.PHONY: help site drift rekey test lint unit e2e molecule bench host-packages clean
 
 help:
 	@echo "make site   provision the HR database on this machine (ansible-playbook site.yml)"
+	@echo "make rekey  re-encrypt the inventory's vault files under a new vault password"
+	@echo "            (REKEY_INVENTORY=$(REKEY_INVENTORY), REKEY_PASSWORD_FILE=$(REKEY_PASSWORD_FILE))"
 	@echo "make test   lint, module tests, end-to-end converge and molecule scenarios"
 
 # The virtualenv is rebuilt when the pinned requirements change.
@@ -39,6 +44,11 @@ drift: $(BIN)/.installed $(LOCAL_VAULT_VARS)
 	$(BIN)/ansible-playbook playbooks/check_drift.yml --check \
 		--vault-id local@$(LOCAL_VAULT_PASS) $(ANSIBLE_ARGS)
 
+# New vault password for every vault file of an inventory; an interrupted run is finished by
+# running it again (see README, Vault key rotation).
+rekey: $(BIN)/.installed
+	ANSIBLE_VAULT=$(BIN)/ansible-vault scripts/rekey-vault $(REKEY_PASSWORD_FILE) $(REKEY_INVENTORY)
+
 # Packages the tests need on this machine: a PostgreSQL server for the throwaway clusters.
 host-packages:
 	@scripts/install-host-packages postgresql
@@ -49,7 +59,7 @@ lint: $(BIN)/.installed
 	$(BIN)/flake8 library module_utils doc_fragments tests molecule bench
 
 unit: $(BIN)/.installed host-packages
-	$(BIN)/pytest -q tests/modules
+	$(BIN)/pytest -q tests/modules tests/scripts
 
 e2e: $(BIN)/.installed host-packages
 	$(BIN)/pytest -q tests/e2e
