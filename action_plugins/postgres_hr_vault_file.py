@@ -57,6 +57,15 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
+        # Returned rather than raised, so that failed_when and registered results see it: the
+        # rotation reads a failed promotion from the result and rolls back.
+        try:
+            return self._change_file(result)
+        except AnsibleActionFail as error:
+            result.update(failed=True, msg=str(error), written=False)
+            return result
+
+    def _change_file(self, result):
         validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
         if validation.error_messages:
             raise AnsibleActionFail('; '.join(validation.error_messages))
@@ -89,7 +98,7 @@ class ActionModule(ActionBase):
         changed_keys = sorted(key for key in set(before) | set(after)
                               if before.get(key) != after.get(key))
         result.update(changed=bool(changed_keys), path=path, vault_id=vault_id,
-                      changed_keys=changed_keys)
+                      changed_keys=changed_keys, written=False)
         if not changed_keys or self._task.check_mode:
             return result
 
@@ -99,6 +108,7 @@ class ActionModule(ActionBase):
             replace_verified(vault, path, text, after, vault_id)
         except (OSError, VaultCommandError) as error:
             raise AnsibleActionFail('%s was not changed: %s' % (path, error))
+        result['written'] = True
         result['msg'] = 'wrote %s (%s) and loaded it back with ansible-vault view' % (
             path, ', '.join(changed_keys))
         return result

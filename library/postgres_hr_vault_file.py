@@ -116,4 +116,8 @@ changed_keys:
   type: list
   elements: str
   sample: [vault_postgres_hr_readonly_pending_password]
+written:
+  description: Whether the file was replaced (false in check mode and when nothing changed).
+  returned: always
+  type: bool
 '''
