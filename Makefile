@@ -16,10 +16,11 @@ MOLECULE_SCENARIOS ?= default failure_paths
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help site drift rekey test lint unit e2e molecule bench host-packages clean
+.PHONY: help site drift rotate rekey test lint unit e2e molecule bench host-packages clean
 
 help:
 	@echo "make site   provision the HR database on this machine (ansible-playbook site.yml)"
+	@echo "make rotate rotate the read-only role's password (playbooks/rotate_readonly_password.yml)"
 	@echo "make rekey  re-encrypt the inventory's vault files under a new vault password"
 	@echo "            (REKEY_INVENTORY=$(REKEY_INVENTORY), REKEY_PASSWORD_FILE=$(REKEY_PASSWORD_FILE))"
 	@echo "make test   lint, module tests, end-to-end converge and molecule scenarios"
@@ -46,6 +47,12 @@ drift: $(BIN)/.installed $(LOCAL_VAULT_VARS)
 
 # New vault password for every vault file of an inventory; an interrupted run is finished by
 # running it again (see README, Vault key rotation).
+# A new read-only password: staged in the vault, set and tried on every host, then promoted;
+# rolled back everywhere on any failure. ANSIBLE_ARGS=--check says what it would do.
+rotate: $(BIN)/.installed
+	$(BIN)/ansible-playbook playbooks/rotate_readonly_password.yml \
+		--vault-id local@$(LOCAL_VAULT_PASS) $(ANSIBLE_ARGS)
+
 rekey: $(BIN)/.installed
 	ANSIBLE_VAULT=$(BIN)/ansible-vault scripts/rekey-vault $(REKEY_PASSWORD_FILE) $(REKEY_INVENTORY)
 
@@ -56,7 +63,7 @@ host-packages:
 lint: $(BIN)/.installed
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	$(BIN)/flake8 library module_utils doc_fragments tests molecule bench
+	$(BIN)/flake8 library action_plugins module_utils doc_fragments tests molecule bench
 
 unit: $(BIN)/.installed host-packages
 	$(BIN)/pytest -q tests/modules tests/scripts

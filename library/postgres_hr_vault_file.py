@@ -41,8 +41,9 @@ options:
     default: []
   copy:
     description:
-      - Keys to set to the value another key holds, as C(target: source). Sources are read
-        from the file as it was before this action, so two keys can swap or shift values.
+      - Keys to set to the value another key holds, as a mapping of target to source.
+      - Sources are read from the file as it was before this action, so two keys can swap or
+        shift values.
     type: dict
     default: {}
   generate:
