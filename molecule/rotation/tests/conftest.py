@@ -45,11 +45,20 @@ _default = load_default_conftest()
 # Fixtures and helpers shared with the default scenario (its platforms are read from this
 # scenario's molecule.yml, through MOLECULE_FILE).
 platform = _default.platform
-host = _default.host
 Platform = _default.Platform
-PsqlResult = _default.PsqlResult
 run_readonly_psql = _default.run_readonly_psql
 READONLY_ROLE = _default.READONLY_ROLE
+
+
+class Secret(str):
+    """A password that failure reports show as '<secret>'.
+
+    pytest's long tracebacks print the arguments of every function they pass through, the
+    tests' fixtures included; psql and the environment still get the real value.
+    """
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
 
 
 @dataclass
@@ -121,10 +130,10 @@ def current_variables(current_vault: Vault) -> dict[str, Any]:
 
 
 @pytest.fixture(scope='session')
-def readonly_password(current_variables: dict[str, Any]) -> str:
-    return str(current_variables[PASSWORD_KEY])
+def readonly_password(current_variables: dict[str, Any]) -> Secret:
+    return Secret(current_variables[PASSWORD_KEY])
 
 
 @pytest.fixture(scope='session')
-def previous_password(previous_vault: Vault) -> str:
-    return str(previous_vault.variables()[PASSWORD_KEY])
+def previous_password(previous_vault: Vault) -> Secret:
+    return Secret(previous_vault.variables()[PASSWORD_KEY])

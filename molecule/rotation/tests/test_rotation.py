@@ -9,6 +9,7 @@ boolean first.
 
 from __future__ import annotations
 
+import functools
 import stat
 from typing import Any
 
@@ -18,23 +19,22 @@ import yaml
 from conftest import (PASSWORD_KEY, PROJECT_DIR, READONLY_ROLE, Platform, Vault,
                       run_readonly_psql)
 
-# The rotation's defaults (roles/postgres_hr/defaults/main.yml), which the side effect keeps.
-PASSWORD_LENGTH = 32
-ALPHABET = set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')
 
-
-def role_scenarios() -> list[dict[str, Any]]:
-    """The query scenarios the role validates, from its defaults, which the converge keeps."""
+@functools.cache
+def role_defaults() -> dict[str, Any]:
+    """The role's defaults, which the converge and the side effect keep: the query scenarios it
+    validates, and the length and alphabet of the passwords a rotation generates."""
     with (PROJECT_DIR / 'roles' / 'postgres_hr' / 'defaults' / 'main.yml').open(
             encoding='utf-8') as stream:
-        return yaml.safe_load(stream)['postgres_hr_scenarios']
+        return yaml.safe_load(stream)
 
 
 def test_the_vault_holds_a_new_generated_password(readonly_password: str,
                                                   previous_password: str) -> None:
     length = len(readonly_password)
-    assert length == PASSWORD_LENGTH
-    from_alphabet = set(readonly_password) <= ALPHABET
+    assert length == role_defaults()['postgres_hr_rotation_password_length']
+    from_alphabet = set(readonly_password) <= set(
+        role_defaults()['postgres_hr_rotation_password_alphabet'])
     assert from_alphabet, 'the new password has characters outside the rotation alphabet'
     changed = readonly_password != previous_password
     assert changed, 'the vault still holds the password of before the rotation'
@@ -77,7 +77,8 @@ def test_the_password_of_before_is_refused(platform: Platform, previous_password
     assert 'password authentication failed' in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize('scenario', role_scenarios(), ids=lambda scenario: scenario['name'])
+@pytest.mark.parametrize('scenario', role_defaults()['postgres_hr_scenarios'],
+                         ids=lambda scenario: scenario['name'])
 def test_scenario_validates_as_the_readonly_role(platform: Platform, readonly_password: str,
                                                  scenario: dict[str, Any]) -> None:
     result = run_readonly_psql(platform.name, readonly_password,
