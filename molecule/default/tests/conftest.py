@@ -132,6 +132,17 @@ def postgres_host(platform: Platform) -> Any:
     return testinfra.get_host(f'podman://postgres@{platform.name}')
 
 
+class Secret(str):
+    """A password that failure reports show as '<secret>'.
+
+    pytest's long tracebacks print the arguments of every function they pass through, the
+    tests' fixtures included; psql and the environment still get the real value.
+    """
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
 @pytest.fixture(scope='session')
 def readonly_password() -> str:
     """The read-only role's password from this run's vault (see ../vault-password)."""
@@ -142,7 +153,7 @@ def readonly_password() -> str:
     vault_dir = pathlib.Path(ephemeral) / 'vault'
     secret = VaultSecret((vault_dir / 'password').read_bytes().strip())
     plaintext = VaultLib([('default', secret)]).decrypt((vault_dir / 'vars.yml').read_bytes())
-    return str(yaml.safe_load(plaintext)['vault_postgres_hr_readonly_password'])
+    return Secret(yaml.safe_load(plaintext)['vault_postgres_hr_readonly_password'])
 
 
 @pytest.fixture(scope='module')

@@ -48,17 +48,7 @@ platform = _default.platform
 Platform = _default.Platform
 run_readonly_psql = _default.run_readonly_psql
 READONLY_ROLE = _default.READONLY_ROLE
-
-
-class Secret(str):
-    """A password that failure reports show as '<secret>'.
-
-    pytest's long tracebacks print the arguments of every function they pass through, the
-    tests' fixtures included; psql and the environment still get the real value.
-    """
-
-    def __repr__(self) -> str:
-        return "'<secret>'"
+Secret = _default.Secret
 
 
 @dataclass
