@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LOCAL_VAULT_PASS := inventories/local/.vault_pass
 LOCAL_VAULT_VARS := inventories/local/group_vars/all/vault.yml
 # Scenarios `make test` runs, in order.
-MOLECULE_SCENARIOS ?= default failure_paths
+MOLECULE_SCENARIOS ?= default failure_paths replication
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
