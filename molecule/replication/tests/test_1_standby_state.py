@@ -70,6 +70,11 @@ def test_replication_from_an_address_that_is_no_replica_is_refused(
     assert 'pg_hba.conf rejects replication connection' in out.stderr
 
 
+def test_replication_password_is_not_in_the_primary_log(replication_password: str) -> None:
+    log = root_host(PRIMARY).file(f'/var/log/postgresql/postgresql-{MAJOR}-main.log')
+    assert replication_password not in log.content_string
+
+
 @pytest.mark.parametrize('replica', REPLICAS)
 def test_replication_password_is_only_in_the_passfile(replica: str,
                                                       replication_password: str) -> None:

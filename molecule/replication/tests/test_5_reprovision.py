@@ -77,7 +77,8 @@ def test_reclone_moves_the_other_cluster_aside_and_clones_the_primary() -> None:
     checked(run_in(REPLICA, f'rm -rf {moved[0]}'), 'removing the moved data directory')
 
 
-def test_a_new_empty_cluster_is_replaced_by_a_clone_without_asking() -> None:
+def test_a_new_empty_cluster_is_replaced_by_a_clone_without_asking(
+        replication_password: str, readonly_password: str) -> None:
     new_cluster_on_replica(with_data=False)
     before = replaced_directories()
 
@@ -88,6 +89,9 @@ def test_a_new_empty_cluster_is_replaced_by_a_clone_without_asking() -> None:
     assert run.stats(REPLICA)['changed'] > 0
     assert_streams_again()
     assert replaced_directories() == before, 'an empty cluster was kept instead of deleted'
-    again = ansible_playbook()
+    # The re-run doubles as the check that -vvv output carries no password.
+    again = ansible_playbook('-vvv')
     assert again.returncode == 0
     assert all(again.stats(host)['changed'] == 0 for host in [PRIMARY, *REPLICAS])
+    output = again.stdout + again.stderr
+    assert replication_password not in output and readonly_password not in output
