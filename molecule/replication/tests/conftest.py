@@ -150,8 +150,10 @@ class PlaybookRun:
 
     @property
     def report(self) -> dict[str, Any]:
+        # At -vvv, connection and module lines come before the JSON document on stdout.
+        start = 0 if self.stdout.startswith('{') else self.stdout.find('\n{\n') + 1
         try:
-            return json.loads(self.stdout)
+            return json.loads(self.stdout[start:])
         except json.JSONDecodeError:
             pytest.fail(f'ansible-playbook printed no JSON report (rc {self.returncode}):\n'
                         f'{self.stdout[-3000:]}\n{self.stderr[-3000:]}')
