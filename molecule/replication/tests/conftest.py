@@ -172,16 +172,28 @@ class PlaybookRun:
         return found
 
 
-def ansible_playbook(*extra: str) -> PlaybookRun:
-    """Run molecule's converge playbook on all three containers, as the converge step does.
+def inventory_without(host: str, directory: pathlib.Path) -> pathlib.Path:
+    """A copy of molecule's inventory in `directory` from which `host` is gone, as if it had
+    been taken out of the inventory."""
+    with open(os.environ['MOLECULE_INVENTORY_FILE'], encoding='utf-8') as stream:
+        inventory = yaml.safe_load(stream)
+    for group in inventory.values():
+        (group.get('hosts') or {}).pop(host, None)
+    path = directory / 'inventory.yml'
+    path.write_text(yaml.safe_dump(inventory), encoding='utf-8')
+    return path
+
+
+def ansible_playbook(*extra: str, inventory: pathlib.Path | None = None) -> PlaybookRun:
+    """Run molecule's converge playbook on the inventory's containers, as the converge step does.
 
     Runs with the environment molecule gives the verifier (its provisioner's: ANSIBLE_LIBRARY,
     ANSIBLE_ROLES_PATH, the vault password client, the MOLECULE_* paths).
     """
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1')
     command = [shutil.which('ansible-playbook') or 'ansible-playbook',
-               '-i', os.environ['MOLECULE_INVENTORY_FILE'], str(SCENARIO_DIR / 'converge.yml'),
-               *extra]
+               '-i', str(inventory or os.environ['MOLECULE_INVENTORY_FILE']),
+               str(SCENARIO_DIR / 'converge.yml'), *extra]
     out = subprocess.run(command, capture_output=True, text=True, env=env,
                          timeout=PLAYBOOK_TIMEOUT_S, check=False)
     return PlaybookRun(out.returncode, out.stdout, out.stderr)

@@ -1,18 +1,24 @@
 """Re-provisioning a replica: one whose data directory holds another cluster is refused and
-kept, until postgres_hr_replica_reclone moves it aside; a new host's empty cluster is replaced
-by a clone without asking. Each run leaves the primary and the other replica unchanged.
+kept, until postgres_hr_replica_reclone moves it aside; taken out of the inventory, its slot
+and pg_hba.conf rule go from the primary; added back as a new host with an empty cluster, it
+is cloned without asking. No run changes the other replica; only adding and removing change
+the primary.
 
 Runs last: it rebuilds the second replica's cluster and converges all three containers again.
 """
 
 from __future__ import annotations
 
+import pathlib
+
 from conftest import (CLUSTER, DATA_DIR, MAJOR, MAX_LAG_S, PRIMARY, REPLICAS, PlaybookRun,
-                      ansible_playbook, checked, replays, run_in, superuser_sql, wait_for)
+                      address_of, ansible_playbook, checked, inventory_without, replays, run_in,
+                      slot_name, superuser_sql, wait_for)
 
 REPLICA = REPLICAS[-1]
 UNTOUCHED = [PRIMARY, *REPLICAS[:-1]]
 REPLACED_GLOB = f'{DATA_DIR}.replaced-*'
+SLOT_ACTIVE_SQL = "SELECT active FROM pg_replication_slots WHERE slot_name = '{slot}'"
 
 
 def new_cluster_on_replica(with_data: bool) -> None:
@@ -77,15 +83,36 @@ def test_reclone_moves_the_other_cluster_aside_and_clones_the_primary() -> None:
     checked(run_in(REPLICA, f'rm -rf {moved[0]}'), 'removing the moved data directory')
 
 
-def test_a_new_empty_cluster_is_replaced_by_a_clone_without_asking(
+def test_a_replica_taken_out_of_the_inventory_loses_its_slot_and_rule(
+        tmp_path: pathlib.Path) -> None:
+    checked(run_in(REPLICA, f'pg_ctlcluster {MAJOR} {CLUSTER} stop'), f'stop on {REPLICA}')
+    wait_for(replays(PRIMARY, SLOT_ACTIVE_SQL.format(slot=slot_name(REPLICA)), [['f']]),
+             MAX_LAG_S, f'slot of {REPLICA} becoming inactive')
+
+    run = ansible_playbook(inventory=inventory_without(REPLICA, tmp_path))
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stats(PRIMARY)['changed'] > 0
+    assert all(run.stats(host)['changed'] == 0 for host in UNTOUCHED if host != PRIMARY)
+    assert superuser_sql(PRIMARY, 'SELECT slot_name FROM pg_replication_slots '
+                                  'ORDER BY 1').rows == [[slot_name(r)] for r in UNTOUCHED[1:]]
+    hba = superuser_sql(PRIMARY, "SELECT address FROM pg_hba_file_rules "
+                                 "WHERE database = '{replication}' AND auth_method <> 'reject' "
+                                 "AND type = 'host'").rows
+    assert [address_of(REPLICA)] not in hba and len(hba) == len(UNTOUCHED) - 1
+
+
+def test_a_new_host_added_to_the_inventory_is_cloned_without_asking(
         replication_password: str, readonly_password: str) -> None:
+    # A new host: Debian's package made an empty cluster, which the role replaces.
     new_cluster_on_replica(with_data=False)
     before = replaced_directories()
 
     run = ansible_playbook()
 
     assert run.returncode == 0, run.stderr[-3000:]
-    assert_untouched(run)
+    assert run.stats(PRIMARY)['changed'] > 0, 'the primary needs a slot and rule for it'
+    assert all(run.stats(host)['changed'] == 0 for host in UNTOUCHED if host != PRIMARY)
     assert run.stats(REPLICA)['changed'] > 0
     assert_streams_again()
     assert replaced_directories() == before, 'an empty cluster was kept instead of deleted'
