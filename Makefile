@@ -11,7 +11,7 @@ LOCAL_VAULT_VARS := inventories/local/group_vars/all/vault.yml
 REKEY_INVENTORY ?= inventories/local
 REKEY_PASSWORD_FILE ?= $(REKEY_INVENTORY)/.vault_pass
 # Scenarios `make test` runs, in order.
-MOLECULE_SCENARIOS ?= default failure_paths rotation
+MOLECULE_SCENARIOS ?= default failure_paths rotation replication
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

@@ -10,10 +10,11 @@ module: postgres_hr_login_role
 short_description: Ensure a PostgreSQL role whose password never reaches the server log
 description:
   - Ensures one PostgreSQL role for the HR database, typically the application's read-only
-    login role, or the C(NOLOGIN) role that owns the database.
-  - The role is always C(NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT);
-    an existing role whose attributes, connection limit, expiry, role-level settings or (with
-    O(member_of)) role memberships differ is repaired.
+    login role, the C(NOLOGIN) role that owns the database, or the role standbys stream WAL as.
+  - The role is always C(NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT), and
+    C(REPLICATION) only with O(replication=true); an existing role whose attributes, connection
+    limit, expiry, role-level settings or (with O(member_of)) role memberships differ is
+    repaired.
   - The password is turned into a SCRAM-SHA-256 verifier on the managed host and only the
     verifier is sent, so the plaintext never reaches the server, even with
     C(log_statement=all). Statement logging is switched off for the transaction before the
@@ -41,6 +42,16 @@ options:
       - A C(NOLOGIN) role has no password; a password stored for it is removed.
     type: bool
     default: true
+  replication:
+    description:
+      - Whether the role may open replication connections (C(REPLICATION)), as standbys do to
+        stream WAL and as C(pg_basebackup) does to copy a cluster.
+      - A C(REPLICATION) role can read every byte of the cluster through a base backup,
+        whatever its grants, so give it to a role that serves only that purpose.
+      - V(false) makes the role C(NOREPLICATION), and takes the attribute away from an existing
+        role that has it.
+    type: bool
+    default: false
   password:
     description:
       - The role's password, at least 12 characters, ASCII only.
@@ -119,6 +130,15 @@ EXAMPLES = r'''
   become: true
   become_user: postgres
 
+- name: Ensure the role the standbys stream WAL as
+  postgres_hr_login_role:
+    db: postgres
+    name: hr_replicator
+    replication: true
+    password: "{{ vault_postgres_hr_replication_password }}"
+    connection_limit: 5
+    member_of: []
+
 - name: Ensure the NOLOGIN role that owns the HR database
   postgres_hr_login_role:
     db: postgres
@@ -179,7 +199,7 @@ attributes:
       description: Always false.
       type: bool
     replication:
-      description: Always false.
+      description: C(REPLICATION) or not, as O(replication) asks.
       type: bool
     bypassrls:
       description: Always false.
@@ -264,9 +284,12 @@ FIXED_ATTRIBUTES = {
     'superuser': (False, 'SUPERUSER', 'NOSUPERUSER'),
     'createdb': (False, 'CREATEDB', 'NOCREATEDB'),
     'createrole': (False, 'CREATEROLE', 'NOCREATEROLE'),
-    'replication': (False, 'REPLICATION', 'NOREPLICATION'),
     'bypassrls': (False, 'BYPASSRLS', 'NOBYPASSRLS'),
     'inherit': (True, 'INHERIT', 'NOINHERIT'),
+}
+# Attributes the caller chooses: option name, keyword that grants, keyword that revokes.
+CHOSEN_ATTRIBUTES = {
+    'replication': ('REPLICATION', 'NOREPLICATION'),
 }
 
 # Set before the transaction starts: PostgreSQL decides whether to sample a transaction's
@@ -481,6 +504,7 @@ def missing_roles(cur: Any, names: list[str]) -> list[str]:
 
 def wanted_attributes(params: dict[str, Any], valid_until_text: str) -> dict[str, Any]:
     wanted = {key: spec[0] for key, spec in FIXED_ATTRIBUTES.items()}
+    wanted.update({key: params[key] for key in CHOSEN_ATTRIBUTES})
     wanted.update(login=params['login'], connection_limit=params['connection_limit'],
                   valid_until=valid_until_text)
     return wanted
@@ -494,6 +518,9 @@ def attribute_clauses(params: dict[str, Any], current: RoleState | None) -> list
     for key, (wanted, grant, revoke) in FIXED_ATTRIBUTES.items():
         if current is None or current.attributes[key] != wanted:
             clauses.append(grant if wanted else revoke)
+    for key, (grant, revoke) in CHOSEN_ATTRIBUTES.items():
+        if current is None or current.attributes[key] != params[key]:
+            clauses.append(grant if params[key] else revoke)
     if current is None or current.attributes['connection_limit'] != params['connection_limit']:
         clauses.append('CONNECTION LIMIT %d' % params['connection_limit'])
     if current is None or not current.valid_until_matches:
@@ -705,6 +732,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     spec.update(
         name=dict(type='str', required=True),
         login=dict(type='bool', default=True),
+        replication=dict(type='bool', default=False),
         password=dict(type='str', no_log=True),
         connection_limit=dict(type='int', default=-1),
         valid_until=dict(type='str', default='infinity'),

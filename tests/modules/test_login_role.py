@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import psycopg2
+import psycopg2.extras
 import pytest
 
 from conftest import REPO, ThrowawayCluster, load_module_utils, run_module
@@ -222,6 +223,7 @@ def test_verifier_computed_here_equals_the_one_postgresql_stores(pg_cluster, rol
     'ALTER ROLE "{role}" CONNECTION LIMIT 99',
     'ALTER ROLE "{role}" CREATEDB',
     'ALTER ROLE "{role}" NOINHERIT BYPASSRLS',
+    'ALTER ROLE "{role}" REPLICATION',
     'ALTER ROLE "{role}" NOLOGIN',
     'ALTER ROLE "{role}" VALID UNTIL \'2001-01-01\'',
     'ALTER ROLE "{role}" PASSWORD \'a-different-password-1\'',
@@ -243,6 +245,53 @@ def test_tampering_is_repaired(pg_cluster, database, role, ensure, tamper):
     assert can_log_in(pg_cluster, database, role, password)
     assert ensure(password=password, connection_limit=5,
                   settings=READ_ONLY_SETTINGS)['changed'] is False
+
+
+def open_replication_connection(cluster: ThrowawayCluster, role: str, password: str):
+    """A walsender connection over TCP, as a standby or pg_basebackup opens one."""
+    return psycopg2.connect(host='127.0.0.1', port=cluster.port, user=role, password=password,
+                            connect_timeout=5,
+                            connection_factory=psycopg2.extras.PhysicalReplicationConnection)
+
+
+def test_replication_role_may_stream_and_a_login_role_may_not(pg_cluster, role, ensure):
+    password = new_password()
+    result = ensure(password=password, replication=True, member_of=[])
+
+    assert not result.failed, result
+    assert result['attributes']['replication'] is True
+    assert role_row(pg_cluster, role)['replication'] is True
+    conn = open_replication_connection(pg_cluster, role, password)
+    try:
+        with conn.cursor() as cur:
+            # The first command of every standby: the cluster's identity and WAL position.
+            cur.execute('IDENTIFY_SYSTEM')
+            system_identifier = cur.fetchone()[0]
+    finally:
+        conn.close()
+    assert system_identifier == str(superuser_sql(
+        pg_cluster, 'SELECT system_identifier FROM pg_control_system()')[0][0])
+
+    ensure(password=password)
+    assert role_row(pg_cluster, role)['replication'] is False
+    with pytest.raises(psycopg2.OperationalError, match='replication|WAL sender'):
+        open_replication_connection(pg_cluster, role, password).close()
+
+
+def test_replication_attribute_is_granted_once_and_taken_back(pg_cluster, role, ensure):
+    password = new_password()
+    ensure(password=password)
+
+    granted = ensure(password=password, replication=True)
+    again = ensure(password=password, replication=True)
+    revoked = ensure(password=password, replication=False)
+
+    assert granted['changed'] and not granted['password_changed']
+    assert any('REPLICATION' in query and 'NOREPLICATION' not in query
+               for query in granted['queries'])
+    assert again['changed'] is False and again['queries'] == []
+    assert revoked['changed'] and any('NOREPLICATION' in query for query in revoked['queries'])
+    assert role_row(pg_cluster, role)['replication'] is False
 
 
 def test_md5_password_is_replaced_by_a_verifier(pg_cluster, database, role, ensure):
