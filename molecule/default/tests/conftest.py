@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 import shlex
-import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -41,24 +40,9 @@ DEBIAN_POSTGRESQL_MAJOR = {'12': 15, '13': 17}
 SCENARIO_DIR = pathlib.Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60
 
-
-@dataclass
-class PsqlResult:
-    """Outcome of one psql call; `rows` splits unaligned, tuples-only output on tabs."""
-
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def rows(self) -> list[list[str]]:
-        return [line.split('\t') for line in self.stdout.splitlines() if line]
-
-    @property
-    def sqlstate(self) -> str | None:
-        """SQLSTATE of the first error, from psql's verbose error format."""
-        match = re.search(r'(?:ERROR|FATAL):\s+([0-9A-Z]{5}):', self.stderr)
-        return match.group(1) if match else None
+# psql and podman helpers shared with the other scenarios' verify steps.
+sys.path.insert(0, str(SCENARIO_DIR.parent / 'shared'))
+from podman_psql import PSQL_OPTIONS, PsqlResult, podman  # noqa: E402,F401
 
 
 @dataclass
@@ -78,12 +62,6 @@ class Platform:
         return f'postgresql@{self.postgresql_major}-{CLUSTER}'
 
 
-# psql options shared by every call: no ~/.psqlrc, no command tags, unaligned tab-separated
-# rows without headers, stop at the first error, and error messages that carry their SQLSTATE.
-PSQL_OPTIONS = ['-X', '-q', '-A', '-t', '-F', '\t',
-                '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose']
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'restarts: restarts the server or the container; runs after all other tests')
@@ -100,12 +78,6 @@ def molecule_platforms() -> list[str]:
     molecule_file = os.environ.get('MOLECULE_FILE', str(SCENARIO_DIR / 'molecule.yml'))
     with open(molecule_file, encoding='utf-8') as stream:
         return [platform['name'] for platform in yaml.safe_load(stream)['platforms']]
-
-
-def podman(*args: str, env: dict[str, str] | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(['podman', *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
 
 
 @pytest.fixture(scope='module', params=molecule_platforms())

@@ -20,6 +20,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -48,8 +49,9 @@ PLAYBOOK_TIMEOUT_S = 900
 SCENARIO_DIR = pathlib.Path(__file__).resolve().parent.parent
 MOLECULE_FILE = pathlib.Path(os.environ.get('MOLECULE_FILE', SCENARIO_DIR / 'molecule.yml'))
 
-PSQL_OPTIONS = ['-X', '-q', '-A', '-t', '-F', '\t',
-                '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose']
+# psql and podman helpers shared with the other scenarios' verify steps.
+sys.path.insert(0, str(SCENARIO_DIR.parent / 'shared'))
+from podman_psql import PSQL_OPTIONS, PsqlResult, podman  # noqa: E402,F401
 
 
 def platforms_in(group: str) -> list[str]:
@@ -66,30 +68,6 @@ ALL_HOSTS = [PRIMARY, *REPLICAS]
 def slot_name(host: str) -> str:
     """The slot the role names after a replica's inventory name."""
     return ('postgres_hr_' + re.sub('[^a-z0-9_]', '_', host.lower()))[:63]
-
-
-@dataclass
-class PsqlResult:
-    """Outcome of one psql call; `rows` splits unaligned, tuples-only output on tabs."""
-
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def rows(self) -> list[list[str]]:
-        return [line.split('\t') for line in self.stdout.splitlines() if line]
-
-    @property
-    def sqlstate(self) -> str | None:
-        match = re.search(r'(?:ERROR|FATAL):\s+([0-9A-Z]{5}):', self.stderr)
-        return match.group(1) if match else None
-
-
-def podman(*args: str, env: dict[str, str] | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(['podman', *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
 
 
 def superuser_sql(container: str, sql: str, database: str = DATABASE,
