@@ -120,6 +120,18 @@ def assert_rekeyed(inventory: Inventory) -> None:
                           else '$ANSIBLE_VAULT;1.1;AES256')
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(inventory.pass_file.stat().st_mode) == 0o600
+
+
+def assert_refused_without_change(inventory: Inventory, *args: pathlib.Path,
+                                  says: tuple[str, ...]) -> None:
+    """A rekey with these arguments exits 1, names every fragment of `says` on stderr and
+    leaves every file of the inventory as it was."""
+    before = inventory.snapshot()
+    result = inventory.rekey(*args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for fragment in says:
+        assert fragment in result.stderr
+    assert inventory.snapshot() == before
     leftovers = [path.name for path in inventory.dir.rglob('.*')
                  if '.rekey.' in path.name or path.name.startswith('.vault_pass.')]
     assert leftovers == []
@@ -218,49 +230,29 @@ def test_inline_vault_values_stop_the_run_before_any_change(inventory):
     inline = inventory.dir / 'host_vars' / 'db1.yml'
     inline.parent.mkdir()
     inline.write_text('---\n' + secret.stdout)
-    before = inventory.snapshot()
 
-    result = inventory.rekey()
-
-    assert result.returncode == 1
-    assert 'inline !vault values' in result.stderr
-    assert str(inline) in result.stderr
-    assert inventory.snapshot() == before
+    assert_refused_without_change(inventory, says=('inline !vault values', str(inline)))
 
 
 def test_a_file_the_old_password_cannot_open_stops_the_run_before_any_change(inventory, tmp_path):
     other = write_secret(tmp_path / 'other_password', secrets.token_urlsafe(24))
     foreign = inventory.dir / 'group_vars' / 'db' / 'vault.yml'
     encrypt(foreign, '---\nvault_other: "c-3"\n', other)
-    before = inventory.snapshot()
 
-    result = inventory.rekey()
-
-    assert result.returncode == 1
-    assert 'decrypt with neither vault password' in result.stderr
-    assert str(foreign) in result.stderr
-    assert inventory.snapshot() == before
+    assert_refused_without_change(
+        inventory, says=('decrypt with neither vault password', str(foreign)))
 
 
 def test_an_executable_password_file_is_refused(inventory):
     inventory.pass_file.chmod(0o700)
-    before = inventory.snapshot()
 
-    result = inventory.rekey()
-
-    assert result.returncode == 1
-    assert 'is executable' in result.stderr
-    assert inventory.snapshot() == before
+    assert_refused_without_change(inventory, says=('is executable',))
 
 
 def test_no_vault_file_found_is_an_error(inventory):
-    before = inventory.snapshot()
-
-    result = inventory.rekey(ANSIBLE_VAULT, inventory.plain.parent / 'main.yml')
-
-    assert result.returncode == 1
-    assert 'no ansible-vault encrypted file found' in result.stderr
-    assert inventory.snapshot() == before
+    assert_refused_without_change(inventory, ANSIBLE_VAULT,
+                                  inventory.plain.parent / 'main.yml',
+                                  says=('no ansible-vault encrypted file found',))
 
 
 def test_the_molecule_vault_client_prints_the_new_password(tmp_path):
