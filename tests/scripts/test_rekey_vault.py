@@ -120,6 +120,9 @@ def assert_rekeyed(inventory: Inventory) -> None:
                           else '$ANSIBLE_VAULT;1.1;AES256')
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(inventory.pass_file.stat().st_mode) == 0o600
+    leftovers = [path.name for path in inventory.dir.rglob('.*')
+                 if '.rekey.' in path.name or path.name.startswith('.vault_pass.')]
+    assert leftovers == []
 
 
 def assert_refused_without_change(inventory: Inventory, *args: pathlib.Path,
@@ -132,9 +135,6 @@ def assert_refused_without_change(inventory: Inventory, *args: pathlib.Path,
     for fragment in says:
         assert fragment in result.stderr
     assert inventory.snapshot() == before
-    leftovers = [path.name for path in inventory.dir.rglob('.*')
-                 if '.rekey.' in path.name or path.name.startswith('.vault_pass.')]
-    assert leftovers == []
 
 
 def test_rekey_moves_every_vault_file_to_a_new_password(inventory):
